@@ -1,0 +1,158 @@
+/*
+ * dnsfilter/feed.h - the reputation feed (dnsfilter-feed/1) and the index
+ * built from it.
+ *
+ * A feed is parsed, validated as a whole and built into an index in one
+ * call; the index is immutable afterwards, so resolver threads read it
+ * without locks while a newer one is being built. Every validation error
+ * is reported, each naming the entry index, id and field.
+ */
+#ifndef DNSFILTER_FEED_H
+#define DNSFILTER_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnsfilter/error.h"
+#include "dnsfilter/name.h"
+#include "dnsfilter/trie.h"
+
+/** The format string a feed must carry. */
+#define DNSF_FEED_FORMAT "dnsfilter-feed/1"
+
+/** What an entry does to a matching query. */
+enum dnsf_action {
+	/** answer with the sinkhole */
+	DNSF_ACTION_BLOCK = 0,
+	/** pass on, but count and log the match */
+	DNSF_ACTION_MONITOR = 1,
+};
+
+/** One malware entry of the feed. */
+struct dnsf_entry {
+	/** unique id, e.g. "IIJ-20240416-0001" */
+	char *id;
+	/** behaviour in words ("info-theft", "backdoor", "ddos"), may be "" */
+	char *behavior;
+	/** first second the entry acts */
+	int64_t start;
+	/** first second it no longer acts; DNSF_TIME_NEVER when open */
+	int64_t end;
+	/** block or monitor */
+	enum dnsf_action action;
+	/** 1 when public suffixes were allowed with "force": true */
+	int force;
+	/** number of names in fqdns */
+	uint32_t fqdn_count;
+};
+
+/** Limits that keep a hostile or broken feed from hurting the resolver. */
+struct dnsf_feed_limits {
+	/** largest feed file in bytes */
+	size_t max_bytes;
+	/** most entries */
+	size_t max_entries;
+	/** most names, all entries and the allow list together */
+	size_t max_names;
+};
+
+/** Defaults of dnsf_feed_limits: 512 MiB, 1M entries, 10M names. */
+void dnsf_feed_limits_default(struct dnsf_feed_limits *limits);
+
+/** A loaded feed, ready for lookups. Immutable once returned. */
+struct dnsf_index {
+	/** the feed's serial, 0 when has_serial is 0 */
+	uint64_t serial;
+	/** 1 when the feed carried a serial */
+	int has_serial;
+	/** the feed's "generated" text, or NULL */
+	char *generated;
+	/** the feed's time zone offset, seconds east of UTC */
+	int32_t timezone_offset;
+	/** entries in feed order */
+	struct dnsf_entry *entries;
+	/** number of entries */
+	size_t entry_count;
+	/** exact names of entries */
+	size_t exact_count;
+	/** wildcard names of entries */
+	size_t wildcard_count;
+	/** names in the allow list */
+	size_t allow_count;
+	/** the name trie; values index the rules below */
+	struct dnsf_trie trie;
+	/** per stored name: its rules (see feed.c) */
+	struct dnsf_name_rules *name_rules;
+	/** rule lists: runs of [count, entry index...] */
+	uint32_t *rule_lists;
+	/** bytes held, for reporting */
+	size_t memory_bytes;
+};
+
+/**
+ * Parse, validate and index a feed held in memory.
+ * @param text: the feed bytes (need not be NUL-terminated).
+ * @param length: number of bytes.
+ * @param limits: limits, or NULL for the defaults.
+ * @param errors: every problem found is added here.
+ * @return the index, or NULL when the feed is invalid (errors say why) or
+ *   memory ran out.
+ */
+struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
+					  const struct dnsf_feed_limits *limits,
+					  struct dnsf_errors *errors);
+
+/**
+ * Read a feed file and index it, as dnsf_index_from_buffer.
+ * @param path: the feed file.
+ */
+struct dnsf_index *dnsf_index_from_file(const char *path,
+					const struct dnsf_feed_limits *limits,
+					struct dnsf_errors *errors);
+
+/** Free an index. NULL is allowed. */
+void dnsf_index_free(struct dnsf_index *index);
+
+/** What the feed says about a name. */
+enum dnsf_verdict {
+	/** no active entry matches */
+	DNSF_VERDICT_NONE = 0,
+	/** the name is in the allow list */
+	DNSF_VERDICT_ALLOW,
+	/** an active block entry matches */
+	DNSF_VERDICT_BLOCK,
+	/** an active monitor entry matches */
+	DNSF_VERDICT_MONITOR,
+};
+
+/** The outcome of a lookup. */
+struct dnsf_decision {
+	/** the verdict */
+	enum dnsf_verdict verdict;
+	/** the entry that decided (BLOCK, MONITOR), else NULL */
+	const struct dnsf_entry *entry;
+	/** 1 when a "*." name matched rather than the name itself */
+	int wildcard;
+	/** key length of the listed name that matched (0 when none) */
+	size_t match_length;
+};
+
+/**
+ * Decide for a name at a given time.
+ * Allow beats every entry; then the longest listed name wins (the exact
+ * name before "*." of the same name, a deeper wildcard before a shallower);
+ * among the active entries of that name a block entry beats a monitor
+ * entry and then the earliest start wins. A name whose entries are all
+ * inactive at that time does not stop the search for a shorter match.
+ * @param index: the feed.
+ * @param key: key of the query name.
+ * @param now: the time, seconds since the epoch.
+ * @param decision: filled in.
+ */
+void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key,
+		       int64_t now, struct dnsf_decision *decision);
+
+/** Words for a verdict: "none", "allow", "block", "monitor". */
+const char *dnsf_verdict_name(enum dnsf_verdict verdict);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * dnsfilter/settings.h - the module's settings file (dnsfilter.json).
+ */
+#ifndef DNSFILTER_SETTINGS_H
+#define DNSFILTER_SETTINGS_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include "dnsfilter/error.h"
+
+/** Answer for listed names asked with a qtype other than A/AAAA. */
+enum dnsf_other_types {
+	/** NOERROR, empty answer */
+	DNSF_OTHER_NODATA = 0,
+	/** NXDOMAIN */
+	DNSF_OTHER_NXDOMAIN,
+	/** pass on: only A and AAAA are filtered */
+	DNSF_OTHER_PASS,
+};
+
+/** Global mode. */
+enum dnsf_mode {
+	/** answer matches with the sinkhole */
+	DNSF_MODE_ENFORCE = 0,
+	/** count and log matches, never change an answer */
+	DNSF_MODE_MONITOR,
+};
+
+/** Parsed settings. Paths are absolute or relative to the working directory. */
+struct dnsf_settings {
+	/** the settings file these came from (malloc'd) */
+	char *source;
+	/** feed file (malloc'd), relative paths resolved against the settings file */
+	char *feed;
+	/** address in A answers */
+	struct in_addr sinkhole_a;
+	/** address in AAAA answers */
+	struct in6_addr sinkhole_aaaa;
+	/** TTL of synthesized answers, seconds */
+	uint32_t ttl;
+	/** what other qtypes get */
+	enum dnsf_other_types other_types;
+	/** enforce or monitor */
+	enum dnsf_mode mode;
+	/** attach EDE 15 when Unbound's ede is on */
+	int ede;
+	/** feed limits */
+	uint64_t feed_max_bytes;
+	/** feed limits */
+	uint64_t feed_max_entries;
+	/** feed limits */
+	uint64_t feed_max_names;
+};
+
+/**
+ * Parse settings from memory.
+ * @param text: JSON bytes.
+ * @param length: their number.
+ * @param source: the file name, used to resolve relative paths (its
+ *   directory) and kept in settings->source.
+ * @param settings: filled in; free with dnsf_settings_free (also on failure).
+ * @param errors: every problem found, each naming the key.
+ * @return 1 when valid.
+ */
+int dnsf_settings_parse(const char *text, size_t length, const char *source,
+			struct dnsf_settings *settings, struct dnsf_errors *errors);
+
+/**
+ * Read and parse a settings file, as dnsf_settings_parse.
+ */
+int dnsf_settings_load(const char *path, struct dnsf_settings *settings,
+		       struct dnsf_errors *errors);
+
+/** Free what the settings hold and zero them. */
+void dnsf_settings_free(struct dnsf_settings *settings);
+
+#endif

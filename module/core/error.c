@@ -1,0 +1,62 @@
+/*
+ * error.c - collected error messages.
+ */
+#include "dnsfilter/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dnsf_errors_add(struct dnsf_errors *errors, const char *format, ...)
+{
+	va_list args;
+	char *message = NULL;
+
+	errors->count++;
+	if (errors->count_kept >= DNSF_ERRORS_KEPT)
+		return;
+	va_start(args, format);
+	if (vasprintf(&message, format, args) < 0)
+		message = NULL;
+	va_end(args);
+	if (message)
+		errors->messages[errors->count_kept++] = message;
+}
+
+void dnsf_errors_clear(struct dnsf_errors *errors)
+{
+	for (size_t i = 0; i < errors->count_kept; i++)
+		free(errors->messages[i]);
+	memset(errors, 0, sizeof(*errors));
+}
+
+char *dnsf_errors_join(const struct dnsf_errors *errors, const char *sep)
+{
+	size_t length = 1, sep_length = strlen(sep);
+	char tail[64] = "";
+	char *joined, *cursor;
+
+	if (errors->count > errors->count_kept)
+		snprintf(tail, sizeof(tail), "%s(and %zu more errors)", sep,
+			 errors->count - errors->count_kept);
+	for (size_t i = 0; i < errors->count_kept; i++)
+		length += strlen(errors->messages[i]) + sep_length;
+	length += strlen(tail);
+	joined = malloc(length);
+	if (!joined)
+		return NULL;
+	cursor = joined;
+	*cursor = 0;
+	for (size_t i = 0; i < errors->count_kept; i++) {
+		size_t n = strlen(errors->messages[i]);
+		if (i > 0) {
+			memcpy(cursor, sep, sep_length);
+			cursor += sep_length;
+		}
+		memcpy(cursor, errors->messages[i], n);
+		cursor += n;
+	}
+	strcpy(cursor, errors->count_kept ? tail : tail + (tail[0] ? sep_length : 0));
+	return joined;
+}

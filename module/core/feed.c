@@ -1,0 +1,781 @@
+/*
+ * feed.c - parse and validate a dnsfilter-feed/1 feed and build its index.
+ *
+ * The JSON is parsed with cJSON, then every field is checked and every name
+ * turned into a key. The names of all entries and of the allow list become
+ * records (key, kind, entry); sorted, the records of one name are adjacent
+ * and become one trie key whose value points at that name's rules: a list
+ * of entries for the name itself, one for "*.name", and allow flags.
+ */
+#include "dnsfilter/feed.h"
+#include "dnsfilter/timeparse.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <libpsl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/** Rules of one listed name; offsets into index->rule_lists, 0 = none. */
+struct dnsf_name_rules {
+	/** entries that list the name itself */
+	uint32_t exact;
+	/** entries that list "*.name" */
+	uint32_t wildcard;
+	/** ALLOW_EXACT and/or ALLOW_BELOW */
+	uint32_t allow;
+};
+
+#define ALLOW_EXACT 1u
+#define ALLOW_BELOW 2u
+
+/** Kinds of name record, in the order they sort within one name. */
+enum record_kind {
+	RECORD_EXACT = 0,
+	RECORD_WILDCARD = 1,
+	RECORD_ALLOW_EXACT = 2,
+	RECORD_ALLOW_WILDCARD = 3,
+};
+
+struct name_record {
+	/** offset of the key in the parser's key pool */
+	uint32_t key_offset;
+	/** key length */
+	uint8_t key_length;
+	/** enum record_kind */
+	uint8_t kind;
+	/** entry index (entries only) */
+	uint32_t entry;
+};
+
+struct parser {
+	const struct dnsf_feed_limits *limits;
+	struct dnsf_errors *errors;
+	struct dnsf_index *index;
+	psl_ctx_t *psl;
+	struct name_record *records;
+	size_t record_count, record_capacity;
+	uint8_t *keys;
+	size_t keys_size, keys_capacity;
+	int out_of_memory;
+};
+
+void dnsf_feed_limits_default(struct dnsf_feed_limits *limits)
+{
+	limits->max_bytes = (size_t)256 << 20;
+	limits->max_entries = 1000000;
+	limits->max_names = 5000000;
+}
+
+const char *dnsf_verdict_name(enum dnsf_verdict verdict)
+{
+	switch (verdict) {
+	case DNSF_VERDICT_ALLOW:
+		return "allow";
+	case DNSF_VERDICT_BLOCK:
+		return "block";
+	case DNSF_VERDICT_MONITOR:
+		return "monitor";
+	default:
+		return "none";
+	}
+}
+
+static int grow(void **array, size_t *capacity, size_t needed, size_t size)
+{
+	if (needed <= *capacity)
+		return 1;
+	size_t capacity_new = *capacity ? *capacity : 1024;
+	while (capacity_new < needed)
+		capacity_new *= 2;
+	void *grown = realloc(*array, capacity_new * size);
+	if (!grown)
+		return 0;
+	*array = grown;
+	*capacity = capacity_new;
+	return 1;
+}
+
+static int add_record(struct parser *p, const struct dnsf_key *key,
+		      enum record_kind kind, uint32_t entry)
+{
+	if (!grow((void **)&p->records, &p->record_capacity, p->record_count + 1,
+		  sizeof(*p->records)) ||
+	    !grow((void **)&p->keys, &p->keys_capacity,
+		  p->keys_size + key->length, 1)) {
+		p->out_of_memory = 1;
+		return 0;
+	}
+	struct name_record *record = &p->records[p->record_count++];
+	record->key_offset = (uint32_t)p->keys_size;
+	record->key_length = (uint8_t)key->length;
+	record->kind = (uint8_t)kind;
+	record->entry = entry;
+	memcpy(p->keys + p->keys_size, key->bytes, key->length);
+	p->keys_size += key->length;
+	return 1;
+}
+
+/* Check one name of an entry or of the allow list; add its record. */
+static void parse_name(struct parser *p, const cJSON *item, const char *where,
+		       size_t position, int is_allow, uint32_t entry, int force)
+{
+	struct dnsf_key key;
+	const char *why = NULL;
+	const char *text = cJSON_GetStringValue(item);
+	int wildcard = 0;
+
+	if (!text) {
+		dnsf_errors_add(p->errors, "%s[%zu]: not a string", where, position);
+		return;
+	}
+	if (strncmp(text, "*.", 2) == 0)
+		wildcard = 1;
+	if (!dnsf_key_from_feed_name(text + 2 * wildcard, &key, &why)) {
+		dnsf_errors_add(p->errors, "%s[%zu]: \"%.300s\": %s", where,
+				position, text, why);
+		return;
+	}
+	if (!is_allow && !force && p->psl) {
+		char base[DNSF_KEY_MAX * 4 + 2];
+		size_t length;
+		dnsf_key_to_text(&key, base, sizeof(base));
+		length = strlen(base);
+		if (length > 1)
+			base[length - 1] = 0; /* no trailing dot for libpsl */
+		if (psl_is_public_suffix2(p->psl, base, PSL_TYPE_ANY)) {
+			dnsf_errors_add(p->errors,
+					"%s[%zu]: \"%.300s\": %s is a public suffix; "
+					"add \"force\": true to the entry to list it",
+					where, position, text, base);
+			return;
+		}
+	}
+	if (is_allow)
+		add_record(p, &key, wildcard ? RECORD_ALLOW_WILDCARD : RECORD_ALLOW_EXACT, 0);
+	else
+		add_record(p, &key, wildcard ? RECORD_WILDCARD : RECORD_EXACT, entry);
+	if (wildcard && !is_allow)
+		p->index->wildcard_count++;
+	else if (!is_allow)
+		p->index->exact_count++;
+	else
+		p->index->allow_count++;
+}
+
+static char *copy_string(struct parser *p, const char *text)
+{
+	char *copy = strdup(text);
+	if (!copy)
+		p->out_of_memory = 1;
+	return copy;
+}
+
+static int parse_time_field(struct parser *p, const cJSON *value,
+			    const char *prefix, const char *field, int64_t *out)
+{
+	const char *text = cJSON_GetStringValue(value);
+	if (!text) {
+		dnsf_errors_add(p->errors, "%s: %s: must be a date (YYYY-MM-DD) "
+				"or an RFC 3339 timestamp string", prefix, field);
+		return 0;
+	}
+	if (!dnsf_parse_time(text, p->index->timezone_offset, out)) {
+		dnsf_errors_add(p->errors, "%s: %s: \"%.100s\" is not a date "
+				"(YYYY-MM-DD) or an RFC 3339 timestamp", prefix,
+				field, text);
+		return 0;
+	}
+	return 1;
+}
+
+static const char *const entry_fields[] = {
+	"id", "behavior", "fqdns", "start", "end", "action", "force", NULL
+};
+
+static int known_field(const char *const *fields, const char *name)
+{
+	for (size_t i = 0; fields[i]; i++)
+		if (strcmp(fields[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Check one entry and add its names. */
+static void parse_entry(struct parser *p, const cJSON *object, size_t position)
+{
+	struct dnsf_entry *entry = &p->index->entries[position];
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(object, "id");
+	const cJSON *field;
+	char prefix[200];
+	int times_ok = 1;
+
+	entry->end = DNSF_TIME_NEVER;
+	if (cJSON_IsString(id) && id->valuestring[0])
+		snprintf(prefix, sizeof(prefix), "entry %zu (%.100s)", position,
+			 id->valuestring);
+	else
+		snprintf(prefix, sizeof(prefix), "entry %zu (no id)", position);
+	if (!cJSON_IsObject(object)) {
+		dnsf_errors_add(p->errors, "%s: not an object", prefix);
+		return;
+	}
+	cJSON_ArrayForEach(field, object) {
+		if (!known_field(entry_fields, field->string))
+			dnsf_errors_add(p->errors, "%s: %.100s: unknown field",
+					prefix, field->string);
+	}
+	if (!id)
+		dnsf_errors_add(p->errors, "%s: id: missing", prefix);
+	else if (!cJSON_IsString(id) || !id->valuestring[0])
+		dnsf_errors_add(p->errors, "%s: id: must be a non-empty string", prefix);
+	else
+		entry->id = copy_string(p, id->valuestring);
+
+	field = cJSON_GetObjectItemCaseSensitive(object, "behavior");
+	if (field && !cJSON_IsString(field))
+		dnsf_errors_add(p->errors, "%s: behavior: must be a string", prefix);
+	entry->behavior = copy_string(p, cJSON_IsString(field) ? field->valuestring : "");
+
+	field = cJSON_GetObjectItemCaseSensitive(object, "action");
+	if (field) {
+		const char *action = cJSON_GetStringValue(field);
+		if (action && strcmp(action, "block") == 0)
+			entry->action = DNSF_ACTION_BLOCK;
+		else if (action && strcmp(action, "monitor") == 0)
+			entry->action = DNSF_ACTION_MONITOR;
+		else
+			dnsf_errors_add(p->errors, "%s: action: must be \"block\" "
+					"or \"monitor\"", prefix);
+	}
+	field = cJSON_GetObjectItemCaseSensitive(object, "force");
+	if (field && !cJSON_IsBool(field))
+		dnsf_errors_add(p->errors, "%s: force: must be true or false", prefix);
+	entry->force = cJSON_IsTrue(field);
+
+	field = cJSON_GetObjectItemCaseSensitive(object, "start");
+	if (!field) {
+		dnsf_errors_add(p->errors, "%s: start: missing", prefix);
+		times_ok = 0;
+	} else if (!parse_time_field(p, field, prefix, "start", &entry->start)) {
+		times_ok = 0;
+	}
+	field = cJSON_GetObjectItemCaseSensitive(object, "end");
+	if (field && !cJSON_IsNull(field)) {
+		if (!parse_time_field(p, field, prefix, "end", &entry->end))
+			times_ok = 0;
+		else if (times_ok && entry->end < entry->start)
+			dnsf_errors_add(p->errors, "%s: end: before start", prefix);
+	}
+
+	field = cJSON_GetObjectItemCaseSensitive(object, "fqdns");
+	if (!field) {
+		dnsf_errors_add(p->errors, "%s: fqdns: missing", prefix);
+	} else if (!cJSON_IsArray(field) || cJSON_GetArraySize(field) == 0) {
+		dnsf_errors_add(p->errors, "%s: fqdns: must be a non-empty array "
+				"of names", prefix);
+	} else {
+		char where[220];
+		size_t i = 0;
+		const cJSON *name;
+		snprintf(where, sizeof(where), "%s: fqdns", prefix);
+		cJSON_ArrayForEach(name, field) {
+			parse_name(p, name, where, i++, 0, (uint32_t)position,
+				   entry->force);
+		}
+		entry->fqdn_count = (uint32_t)i;
+	}
+}
+
+static int compare_entry_ids(const void *x, const void *y, void *context)
+{
+	const struct dnsf_entry *entries = context;
+	const struct dnsf_entry *a = &entries[*(const uint32_t *)x];
+	const struct dnsf_entry *b = &entries[*(const uint32_t *)y];
+	int order = strcmp(a->id, b->id);
+	if (order)
+		return order;
+	return *(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1;
+}
+
+static void check_unique_ids(struct parser *p)
+{
+	struct dnsf_index *index = p->index;
+	size_t count = 0;
+	uint32_t *order = malloc(index->entry_count * sizeof(*order) + 1);
+
+	if (!order) {
+		p->out_of_memory = 1;
+		return;
+	}
+	for (size_t i = 0; i < index->entry_count; i++)
+		if (index->entries[i].id)
+			order[count++] = (uint32_t)i;
+	qsort_r(order, count, sizeof(*order), compare_entry_ids, index->entries);
+	for (size_t i = 1; i < count; i++) {
+		const struct dnsf_entry *a = &index->entries[order[i - 1]];
+		const struct dnsf_entry *b = &index->entries[order[i]];
+		if (strcmp(a->id, b->id) == 0)
+			dnsf_errors_add(p->errors, "entry %u (%.100s): id: "
+					"duplicate of entry %u", order[i], b->id,
+					order[i - 1]);
+	}
+	free(order);
+}
+
+static const char *const root_fields[] = {
+	"format", "serial", "generated", "timezone", "entries", "allow", NULL
+};
+
+static void parse_header(struct parser *p, const cJSON *root)
+{
+	struct dnsf_index *index = p->index;
+	const cJSON *field;
+
+	cJSON_ArrayForEach(field, root) {
+		if (!known_field(root_fields, field->string))
+			dnsf_errors_add(p->errors, "%.100s: unknown field", field->string);
+	}
+	field = cJSON_GetObjectItemCaseSensitive(root, "format");
+	if (!field)
+		dnsf_errors_add(p->errors, "format: missing (must be \""
+				DNSF_FEED_FORMAT "\")");
+	else if (!cJSON_IsString(field) ||
+		 strcmp(field->valuestring, DNSF_FEED_FORMAT) != 0)
+		dnsf_errors_add(p->errors, "format: must be \"" DNSF_FEED_FORMAT "\"");
+
+	field = cJSON_GetObjectItemCaseSensitive(root, "serial");
+	if (field) {
+		double serial = cJSON_GetNumberValue(field);
+		if (!cJSON_IsNumber(field) || serial < 0 || serial > 9007199254740992.0 ||
+		    serial != (double)(uint64_t)serial)
+			dnsf_errors_add(p->errors, "serial: must be a whole number "
+					"from 0 to 2^53");
+		else {
+			index->serial = (uint64_t)serial;
+			index->has_serial = 1;
+		}
+	}
+	field = cJSON_GetObjectItemCaseSensitive(root, "timezone");
+	if (field && (!cJSON_IsString(field) ||
+		      !dnsf_parse_utc_offset(field->valuestring, &index->timezone_offset)))
+		dnsf_errors_add(p->errors, "timezone: must be a UTC offset like "
+				"\"+09:00\", \"-05:00\" or \"Z\"");
+	field = cJSON_GetObjectItemCaseSensitive(root, "generated");
+	if (field) {
+		int64_t ignored;
+		if (!cJSON_IsString(field) || !dnsf_parse_time(field->valuestring, 0, &ignored))
+			dnsf_errors_add(p->errors, "generated: must be an RFC 3339 timestamp");
+		else
+			index->generated = copy_string(p, field->valuestring);
+	}
+}
+
+static void parse_body(struct parser *p, const cJSON *root)
+{
+	struct dnsf_index *index = p->index;
+	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
+	const cJSON *allow = cJSON_GetObjectItemCaseSensitive(root, "allow");
+	const cJSON *item;
+	size_t count, i = 0;
+
+	if (!entries) {
+		dnsf_errors_add(p->errors, "entries: missing");
+		return;
+	}
+	if (!cJSON_IsArray(entries)) {
+		dnsf_errors_add(p->errors, "entries: must be an array");
+		return;
+	}
+	count = (size_t)cJSON_GetArraySize(entries);
+	if (count > p->limits->max_entries) {
+		dnsf_errors_add(p->errors, "entries: %zu entries, more than the "
+				"limit of %zu", count, p->limits->max_entries);
+		return;
+	}
+	index->entries = calloc(count + 1, sizeof(*index->entries));
+	if (!index->entries) {
+		p->out_of_memory = 1;
+		return;
+	}
+	index->entry_count = count;
+	cJSON_ArrayForEach(item, entries) {
+		parse_entry(p, item, i++);
+		if (p->record_count > p->limits->max_names) {
+			dnsf_errors_add(p->errors, "entries: more than the limit of "
+					"%zu names", p->limits->max_names);
+			return;
+		}
+	}
+	check_unique_ids(p);
+	if (allow && !cJSON_IsArray(allow)) {
+		dnsf_errors_add(p->errors, "allow: must be an array of names");
+	} else if (allow) {
+		i = 0;
+		cJSON_ArrayForEach(item, allow) {
+			parse_name(p, item, "allow", i++, 1, 0, 0);
+		}
+	}
+}
+
+/* Sort order of records: key, then kind, then the entry that should win. */
+struct sort_context {
+	const uint8_t *keys;
+	const struct dnsf_entry *entries;
+};
+
+static int compare_records(const void *x, const void *y, void *context)
+{
+	const struct sort_context *c = context;
+	const struct name_record *a = x, *b = y;
+	size_t n = a->key_length < b->key_length ? a->key_length : b->key_length;
+	int order = memcmp(c->keys + a->key_offset, c->keys + b->key_offset, n);
+
+	if (order)
+		return order;
+	if (a->key_length != b->key_length)
+		return a->key_length < b->key_length ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->kind >= RECORD_ALLOW_EXACT)
+		return 0;
+	const struct dnsf_entry *ea = &c->entries[a->entry], *eb = &c->entries[b->entry];
+	if (ea->action != eb->action) /* block before monitor */
+		return ea->action < eb->action ? -1 : 1;
+	if (ea->start != eb->start)
+		return ea->start < eb->start ? -1 : 1;
+	return a->entry < b->entry ? -1 : (a->entry > b->entry);
+}
+
+static int same_key(const struct parser *p, const struct name_record *a,
+		    const struct name_record *b)
+{
+	return a->key_length == b->key_length &&
+	       memcmp(p->keys + a->key_offset, p->keys + b->key_offset,
+		      a->key_length) == 0;
+}
+
+/* Turn the sorted records into rule lists and the trie. */
+static int build_index(struct parser *p)
+{
+	struct dnsf_index *index = p->index;
+	struct sort_context context = { p->keys, index->entries };
+	struct dnsf_trie_item *items;
+	size_t names = 0, rule_words = 1;
+
+	qsort_r(p->records, p->record_count, sizeof(*p->records),
+		compare_records, &context);
+	for (size_t i = 0; i < p->record_count; i++) {
+		if (i == 0 || !same_key(p, &p->records[i - 1], &p->records[i]))
+			names++;
+		/* each run costs a count word, each entry a word */
+		rule_words += 2;
+	}
+	items = malloc((names + 1) * sizeof(*items));
+	index->name_rules = calloc(names + 1, sizeof(*index->name_rules));
+	index->rule_lists = calloc(rule_words, sizeof(*index->rule_lists));
+	if (!items || !index->name_rules || !index->rule_lists) {
+		free(items);
+		return 0;
+	}
+	size_t name = 0, word = 1;
+	for (size_t i = 0; i < p->record_count;) {
+		const struct name_record *first = &p->records[i];
+		struct dnsf_name_rules *rules = &index->name_rules[name];
+		items[name].key = p->keys + first->key_offset;
+		items[name].length = first->key_length;
+		items[name].value = (uint32_t)name;
+		while (i < p->record_count && same_key(p, first, &p->records[i])) {
+			const struct name_record *record = &p->records[i];
+			size_t j = i;
+			switch (record->kind) {
+			case RECORD_ALLOW_EXACT:
+				rules->allow |= ALLOW_EXACT;
+				i++;
+				continue;
+			case RECORD_ALLOW_WILDCARD:
+				rules->allow |= ALLOW_BELOW;
+				i++;
+				continue;
+			}
+			/* A run of entries of one kind. */
+			uint32_t *run = &index->rule_lists[word];
+			if (record->kind == RECORD_EXACT)
+				rules->exact = (uint32_t)word;
+			else
+				rules->wildcard = (uint32_t)word;
+			word++;
+			while (j < p->record_count && same_key(p, first, &p->records[j]) &&
+			       p->records[j].kind == record->kind) {
+				/* the same entry listing a name twice counts once */
+				if (j == i || p->records[j].entry != p->records[j - 1].entry)
+					index->rule_lists[word++] = p->records[j].entry;
+				j++;
+			}
+			*run = (uint32_t)(&index->rule_lists[word] - run - 1);
+			i = j;
+		}
+		name++;
+	}
+	int built = dnsf_trie_build(&index->trie, items, names);
+	free(items);
+	index->memory_bytes = index->trie.arena_size +
+			      (names + 1) * sizeof(*index->name_rules) +
+			      rule_words * sizeof(*index->rule_lists) +
+			      index->entry_count * sizeof(*index->entries);
+	return built;
+}
+
+/* Position of a byte offset as line:column, for JSON syntax errors. */
+static void text_position(const char *text, size_t offset, size_t *line, size_t *column)
+{
+	*line = 1;
+	*column = 1;
+	for (size_t i = 0; i < offset; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*column = 1;
+		} else {
+			(*column)++;
+		}
+	}
+}
+
+/* Offset of the first byte that is not well-formed UTF-8, or length. */
+static size_t utf8_invalid_offset(const unsigned char *s, size_t length)
+{
+	size_t i = 0;
+	while (i < length) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			min = 0x10000;
+		} else {
+			return i;
+		}
+		if (i + n >= length)
+			return i;
+		uint32_t code = c & (0x3f >> n);
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return i;
+			code = (code << 6) | (s[i + k] & 0x3f);
+		}
+		if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+			return i;
+		i += n + 1;
+	}
+	return length;
+}
+
+static void free_parser(struct parser *p)
+{
+	free(p->records);
+	free(p->keys);
+	if (p->psl)
+		psl_free(p->psl);
+}
+
+struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
+					  const struct dnsf_feed_limits *limits,
+					  struct dnsf_errors *errors)
+{
+	struct dnsf_feed_limits default_limits;
+	struct parser p = { .errors = errors };
+	size_t errors_before = errors->count;
+	const char *parse_end = NULL;
+	cJSON *root = NULL;
+
+	if (!limits) {
+		dnsf_feed_limits_default(&default_limits);
+		limits = &default_limits;
+	}
+	p.limits = limits;
+	if (length > limits->max_bytes) {
+		dnsf_errors_add(errors, "feed is %zu bytes, more than the limit of %zu",
+				length, limits->max_bytes);
+		return NULL;
+	}
+	size_t bad = utf8_invalid_offset((const unsigned char *)text, length);
+	if (bad < length) {
+		size_t line, column;
+		text_position(text, bad, &line, &column);
+		dnsf_errors_add(errors, "not valid UTF-8 at line %zu column %zu", line, column);
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
+	if (!root) {
+		size_t line, column, offset = 0;
+		if (parse_end && parse_end >= text && parse_end <= text + length)
+			offset = (size_t)(parse_end - text);
+		text_position(text, offset, &line, &column);
+		dnsf_errors_add(errors, "JSON syntax error at line %zu column %zu%s",
+				line, column,
+				offset >= length ? " (truncated?)" : "");
+		return NULL;
+	}
+	p.index = calloc(1, sizeof(*p.index));
+	if (!p.index) {
+		cJSON_Delete(root);
+		dnsf_errors_add(errors, "out of memory");
+		return NULL;
+	}
+	if (!cJSON_IsObject(root)) {
+		dnsf_errors_add(errors, "the feed must be a JSON object");
+		goto fail;
+	}
+	p.psl = psl_latest(NULL);
+	if (!p.psl)
+		p.psl = (psl_ctx_t *)psl_builtin();
+	parse_header(&p, root);
+	parse_body(&p, root);
+	cJSON_Delete(root);
+	root = NULL;
+	if (p.out_of_memory) {
+		dnsf_errors_add(errors, "out of memory");
+		goto fail;
+	}
+	if (errors->count != errors_before)
+		goto fail;
+	if (!build_index(&p)) {
+		dnsf_errors_add(errors, "out of memory while building the index");
+		goto fail;
+	}
+	if (p.psl == psl_builtin())
+		p.psl = NULL;
+	free_parser(&p);
+	return p.index;
+fail:
+	if (p.psl == psl_builtin())
+		p.psl = NULL;
+	cJSON_Delete(root);
+	free_parser(&p);
+	dnsf_index_free(p.index);
+	return NULL;
+}
+
+struct dnsf_index *dnsf_index_from_file(const char *path,
+					const struct dnsf_feed_limits *limits,
+					struct dnsf_errors *errors)
+{
+	struct dnsf_feed_limits default_limits;
+	struct stat info;
+	struct dnsf_index *index = NULL;
+	char *text = NULL;
+	FILE *file;
+
+	if (!limits) {
+		dnsf_feed_limits_default(&default_limits);
+		limits = &default_limits;
+	}
+	file = fopen(path, "rb");
+	if (!file) {
+		dnsf_errors_add(errors, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
+		dnsf_errors_add(errors, "not a regular file");
+		goto done;
+	}
+	if ((uint64_t)info.st_size > limits->max_bytes) {
+		dnsf_errors_add(errors, "feed is %lld bytes, more than the limit of %zu",
+				(long long)info.st_size, limits->max_bytes);
+		goto done;
+	}
+	text = malloc((size_t)info.st_size + 1);
+	if (!text) {
+		dnsf_errors_add(errors, "out of memory reading %lld bytes",
+				(long long)info.st_size);
+		goto done;
+	}
+	if (fread(text, 1, (size_t)info.st_size, file) != (size_t)info.st_size) {
+		dnsf_errors_add(errors, "read error: %s", strerror(errno));
+		goto done;
+	}
+	index = dnsf_index_from_buffer(text, (size_t)info.st_size, limits, errors);
+done:
+	free(text);
+	fclose(file);
+	return index;
+}
+
+void dnsf_index_free(struct dnsf_index *index)
+{
+	if (!index)
+		return;
+	for (size_t i = 0; i < index->entry_count; i++) {
+		free(index->entries[i].id);
+		free(index->entries[i].behavior);
+	}
+	free(index->entries);
+	free(index->generated);
+	free(index->name_rules);
+	free(index->rule_lists);
+	dnsf_trie_free(&index->trie);
+	free(index);
+}
+
+/* First active entry of a rule list, or NULL. */
+static const struct dnsf_entry *active_entry(const struct dnsf_index *index,
+					     uint32_t list, int64_t now)
+{
+	if (list == 0)
+		return NULL;
+	uint32_t count = index->rule_lists[list];
+	for (uint32_t i = 1; i <= count; i++) {
+		const struct dnsf_entry *entry =
+			&index->entries[index->rule_lists[list + i]];
+		if (entry->start <= now && now < entry->end)
+			return entry;
+	}
+	return NULL;
+}
+
+void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key,
+		       int64_t now, struct dnsf_decision *decision)
+{
+	struct dnsf_trie_match matches[DNSF_KEY_MAX / 2 + 1];
+	size_t count = dnsf_trie_walk(&index->trie, key->bytes, key->length,
+				      matches, sizeof(matches) / sizeof(matches[0]));
+
+	memset(decision, 0, sizeof(*decision));
+	/* Allow beats everything: the name itself, or "*." of a parent. */
+	for (size_t i = 0; i < count; i++) {
+		const struct dnsf_name_rules *rules = &index->name_rules[matches[i].value];
+		int exact = matches[i].length == key->length;
+		if ((exact && (rules->allow & ALLOW_EXACT)) ||
+		    (!exact && (rules->allow & ALLOW_BELOW))) {
+			decision->verdict = DNSF_VERDICT_ALLOW;
+			decision->match_length = matches[i].length;
+			return;
+		}
+	}
+	/* Longest first: the name itself, then "*." of ever shorter parents. */
+	for (size_t i = count; i-- > 0;) {
+		const struct dnsf_name_rules *rules = &index->name_rules[matches[i].value];
+		int exact = matches[i].length == key->length;
+		const struct dnsf_entry *entry =
+			active_entry(index, exact ? rules->exact : rules->wildcard, now);
+		if (entry) {
+			decision->verdict = entry->action == DNSF_ACTION_MONITOR ?
+				DNSF_VERDICT_MONITOR : DNSF_VERDICT_BLOCK;
+			decision->entry = entry;
+			decision->wildcard = !exact;
+			decision->match_length = matches[i].length;
+			return;
+		}
+	}
+}

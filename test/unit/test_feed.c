@@ -1,0 +1,299 @@
+/* Feed validation and the decision. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsfilter/feed.h"
+#include "dnsfilter/timeparse.h"
+
+#define HEAD "{\"format\":\"dnsfilter-feed/1\",\"serial\":7,\"timezone\":\"+09:00\","
+
+static struct dnsf_index *load(const char *text, struct dnsf_errors *errors)
+{
+	return dnsf_index_from_buffer(text, strlen(text), NULL, errors);
+}
+
+/* The feed is refused and some message contains every given part. */
+static void assert_rejected_with(const char *text, const char *part1, const char *part2)
+{
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_index *index = load(text, &errors);
+	ck_assert_ptr_null(index);
+	ck_assert_uint_gt(errors.count, 0);
+	int found = 0;
+	for (size_t i = 0; i < errors.count_kept && !found; i++)
+		found = strstr(errors.messages[i], part1) &&
+			(!part2 || strstr(errors.messages[i], part2));
+	char *all = dnsf_errors_join(&errors, " | ");
+	ck_assert_msg(found, "no message with \"%s\" and \"%s\" in: %s", part1,
+		      part2 ? part2 : "", all);
+	free(all);
+	dnsf_errors_clear(&errors);
+}
+
+static enum dnsf_verdict decide_at(const struct dnsf_index *index, const char *name,
+				   int64_t now, const char **id)
+{
+	uint8_t wire[DNSF_WIRE_MAX];
+	size_t length;
+	struct dnsf_key key;
+	struct dnsf_decision decision;
+	ck_assert(dnsf_wire_from_text(name, wire, &length));
+	ck_assert(dnsf_key_from_wire(wire, length, &key));
+	dnsf_index_decide(index, &key, now, &decision);
+	if (id)
+		*id = decision.entry ? decision.entry->id : NULL;
+	return decision.verdict;
+}
+
+static const int64_t NOW = 1720000000; /* 2024-07-03 */
+
+static enum dnsf_verdict decide(const struct dnsf_index *index, const char *name)
+{
+	return decide_at(index, name, NOW, NULL);
+}
+
+START_TEST(test_valid_feed_summary)
+{
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_index *index = load(HEAD "\"generated\":\"2024-06-30T12:00:00+09:00\","
+		"\"entries\":[{\"id\":\"A-1\",\"behavior\":\"info-theft\","
+		"\"fqdns\":[\"c2.example.net\",\"*.dga.example.org\"],\"start\":\"2024-04-16\","
+		"\"end\":null,\"action\":\"block\"}],\"allow\":[\"ok.example.net\"]}", &errors);
+	ck_assert_ptr_nonnull(index);
+	ck_assert_uint_eq(index->entry_count, 1);
+	ck_assert_uint_eq(index->serial, 7);
+	ck_assert_str_eq(index->generated, "2024-06-30T12:00:00+09:00");
+	ck_assert_uint_eq(index->exact_count, 1);
+	ck_assert_uint_eq(index->wildcard_count, 1);
+	ck_assert_uint_eq(index->allow_count, 1);
+	ck_assert_int_eq(index->entries[0].start, 1713225600 - 9 * 3600);
+	ck_assert_int_eq(index->entries[0].end, DNSF_TIME_NEVER);
+	ck_assert_str_eq(index->entries[0].behavior, "info-theft");
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_exact_and_wildcard_matching)
+{
+	struct dnsf_errors errors = { 0 };
+	const char *id;
+	struct dnsf_index *index = load(HEAD "\"entries\":["
+		"{\"id\":\"E\",\"fqdns\":[\"c2.example.net\"],\"start\":\"2024-01-01\"},"
+		"{\"id\":\"W\",\"fqdns\":[\"*.a.b\"],\"start\":\"2024-01-01\"}]}", &errors);
+	ck_assert_ptr_nonnull(index);
+	ck_assert_int_eq(decide_at(index, "c2.example.net", NOW, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "E");
+	ck_assert_int_eq(decide(index, "C2.EXAMPLE.NET."), DNSF_VERDICT_BLOCK);
+	ck_assert_int_eq(decide(index, "x.c2.example.net"), DNSF_VERDICT_NONE);
+	ck_assert_int_eq(decide(index, "example.net"), DNSF_VERDICT_NONE);
+	ck_assert_int_eq(decide(index, "xc2.example.net"), DNSF_VERDICT_NONE);
+	/* *.a.b matches x.a.b and y.x.a.b, not a.b */
+	ck_assert_int_eq(decide_at(index, "x.a.b", NOW, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "W");
+	ck_assert_int_eq(decide(index, "y.x.a.b"), DNSF_VERDICT_BLOCK);
+	ck_assert_int_eq(decide(index, "a.b"), DNSF_VERDICT_NONE);
+	ck_assert_int_eq(decide(index, "xa.b"), DNSF_VERDICT_NONE);
+	ck_assert_int_eq(decide(index, "b"), DNSF_VERDICT_NONE);
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_longest_match_and_allow)
+{
+	struct dnsf_errors errors = { 0 };
+	const char *id;
+	struct dnsf_index *index = load(HEAD "\"entries\":["
+		"{\"id\":\"SHALLOW\",\"fqdns\":[\"*.example.com\"],\"start\":\"2024-01-01\"},"
+		"{\"id\":\"DEEP\",\"fqdns\":[\"*.deep.example.com\"],\"start\":\"2024-01-01\",\"action\":\"monitor\"},"
+		"{\"id\":\"EXACT\",\"fqdns\":[\"x.deep.example.com\"],\"start\":\"2024-01-01\",\"action\":\"monitor\"}],"
+		"\"allow\":[\"good.example.com\",\"*.cdn.example.com\"]}", &errors);
+	ck_assert_ptr_nonnull(index);
+	ck_assert_int_eq(decide_at(index, "y.example.com", NOW, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "SHALLOW");
+	ck_assert_int_eq(decide_at(index, "y.deep.example.com", NOW, &id), DNSF_VERDICT_MONITOR);
+	ck_assert_str_eq(id, "DEEP");
+	ck_assert_int_eq(decide_at(index, "x.deep.example.com", NOW, &id), DNSF_VERDICT_MONITOR);
+	ck_assert_str_eq(id, "EXACT");
+	ck_assert_int_eq(decide(index, "good.example.com"), DNSF_VERDICT_ALLOW);
+	ck_assert_int_eq(decide(index, "sub.good.example.com"), DNSF_VERDICT_BLOCK);
+	ck_assert_int_eq(decide(index, "a.cdn.example.com"), DNSF_VERDICT_ALLOW);
+	ck_assert_int_eq(decide(index, "b.a.cdn.example.com"), DNSF_VERDICT_ALLOW);
+	ck_assert_int_eq(decide(index, "cdn.example.com"), DNSF_VERDICT_BLOCK);
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_time_windows_and_precedence)
+{
+	struct dnsf_errors errors = { 0 };
+	const char *id;
+	/* timezone +09:00: 2024-05-01 starts at 2024-04-30T15:00:00Z */
+	struct dnsf_index *index = load(HEAD "\"entries\":["
+		"{\"id\":\"LATE\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-05-01\"},"
+		"{\"id\":\"EARLY\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-04-01\",\"end\":\"2024-06-01\"},"
+		"{\"id\":\"MON\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-03-01\",\"action\":\"monitor\"},"
+		"{\"id\":\"TS\",\"fqdns\":[\"u.example.com\"],\"start\":\"2024-05-01T10:00:00Z\","
+		"\"end\":\"2024-05-01T11:00:00Z\"},"
+		"{\"id\":\"WILD\",\"fqdns\":[\"*.example.com\"],\"start\":\"2024-01-01\"}]}", &errors);
+	int64_t may1 = 1714521600 - 9 * 3600, march15 = 1710460800, july = NOW;
+	ck_assert_ptr_nonnull(index);
+	/* block beats monitor; then the earliest start among active entries */
+	ck_assert_int_eq(decide_at(index, "t.example.com", may1, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "EARLY");
+	ck_assert_int_eq(decide_at(index, "t.example.com", may1 - 1, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "EARLY");
+	ck_assert_int_eq(decide_at(index, "t.example.com", july, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "LATE");
+	ck_assert_int_eq(decide_at(index, "t.example.com", march15, &id), DNSF_VERDICT_MONITOR);
+	ck_assert_str_eq(id, "MON");
+	/* before any entry of the name: the wildcard of a parent decides */
+	ck_assert_int_eq(decide_at(index, "u.example.com", 1714557600 - 1, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "WILD");
+	ck_assert_int_eq(decide_at(index, "u.example.com", 1714557600, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "TS");
+	ck_assert_int_eq(decide_at(index, "u.example.com", 1714561200, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_str_eq(id, "WILD");
+	ck_assert_int_eq(decide_at(index, "t.example.com", 1704067200 - 9 * 3600 - 1, &id),
+			 DNSF_VERDICT_NONE);
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_syntax_errors_name_the_place)
+{
+	assert_rejected_with(HEAD "\"entries\":[", "JSON syntax error at line 1", NULL);
+	assert_rejected_with("{\n\"format\": x}", "line 2", NULL);
+	assert_rejected_with("[]", "must be a JSON object", NULL);
+	assert_rejected_with("{\"format\":\"\xff\"}", "not valid UTF-8", NULL);
+}
+END_TEST
+
+START_TEST(test_header_errors)
+{
+	assert_rejected_with("{\"entries\":[]}", "format: missing", NULL);
+	assert_rejected_with("{\"format\":\"dnsfilter-feed/2\",\"entries\":[]}", "format: must be", NULL);
+	assert_rejected_with(HEAD "\"entries\":{}}", "entries: must be an array", NULL);
+	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\"}", "entries: missing", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"extra\":1}", "extra: unknown field", NULL);
+	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\",\"timezone\":\"JST\",\"entries\":[]}",
+			     "timezone:", NULL);
+	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\",\"serial\":-1,\"entries\":[]}",
+			     "serial:", NULL);
+}
+END_TEST
+
+START_TEST(test_entry_errors_name_index_id_and_field)
+{
+	assert_rejected_with(HEAD "\"entries\":[{\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"}]}",
+			     "entry 0 (no id): id: missing", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"OK\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
+			     "{\"id\":\"X-2\",\"fqdns\":[\"a..example.com\"],\"start\":\"2024-01-01\"}]}",
+			     "entry 1 (X-2): fqdns[0]: \"a..example.com\"", "empty label");
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[],\"start\":\"2024-01-01\"}]}",
+			     "entry 0 (X): fqdns: must be a non-empty array", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"]}]}",
+			     "entry 0 (X): start: missing", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-13-01\"}]}",
+			     "entry 0 (X): start: \"2024-13-01\"", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-02-01\",\"end\":\"2024-01-01\"}]}",
+			     "entry 0 (X): end: before start", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\",\"action\":\"drop\"}]}",
+			     "entry 0 (X): action:", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[7],\"start\":\"2024-01-01\"}]}",
+			     "entry 0 (X): fqdns[0]: not a string", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\",\"colour\":1}]}",
+			     "entry 0 (X): colour: unknown field", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"D\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
+			     "{\"id\":\"D\",\"fqdns\":[\"b.example.com\"],\"start\":\"2024-01-01\"}]}",
+			     "entry 1 (D): id: duplicate of entry 0", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[\"bad name\"]}", "allow[0]:", NULL);
+}
+END_TEST
+
+START_TEST(test_every_error_is_reported)
+{
+	struct dnsf_errors errors = { 0 };
+	const char *text = HEAD "\"entries\":["
+		"{\"id\":\"A\",\"fqdns\":[\"a..b\",\"c d.e\"],\"start\":\"x\"},"
+		"{\"id\":\"B\",\"fqdns\":[\"-ok.example.com\"]}]}";
+	ck_assert_ptr_null(load(text, &errors));
+	/* two bad names, a bad start, a missing start */
+	ck_assert_uint_eq(errors.count, 4);
+	dnsf_errors_clear(&errors);
+}
+END_TEST
+
+START_TEST(test_public_suffix_needs_force)
+{
+	struct dnsf_errors errors = { 0 };
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"com\"],\"start\":\"2024-01-01\"}]}",
+			     "entry 0 (P): fqdns[0]: \"com\": com is a public suffix", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.co.jp\"],\"start\":\"2024-01-01\"}]}",
+			     "\"*.co.jp\": co.jp is a public suffix", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.jp\"],\"start\":\"2024-01-01\"}]}",
+			     "public suffix", NULL);
+	struct dnsf_index *index = load(HEAD "\"entries\":[{\"id\":\"P\",\"force\":true,"
+					"\"fqdns\":[\"*.co.jp\"],\"start\":\"2024-01-01\"}]}", &errors);
+	ck_assert_ptr_nonnull(index);
+	ck_assert_int_eq(decide(index, "evil.co.jp"), DNSF_VERDICT_BLOCK);
+	dnsf_index_free(index);
+	index = load(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"evil.co.jp\"],\"start\":\"2024-01-01\"}]}", &errors);
+	ck_assert_ptr_nonnull(index);
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_limits_refuse_big_feeds)
+{
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_feed_limits limits = { .max_bytes = 100, .max_entries = 1, .max_names = 2 };
+	const char *two = HEAD "\"entries\":[{\"id\":\"A\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
+		"{\"id\":\"B\",\"fqdns\":[\"b.example.com\"],\"start\":\"2024-01-01\"}]}";
+	ck_assert_ptr_null(dnsf_index_from_buffer(two, strlen(two), &limits, &errors));
+	ck_assert_ptr_nonnull(strstr(errors.messages[0], "more than the limit of 100"));
+	dnsf_errors_clear(&errors);
+	limits.max_bytes = 10000;
+	ck_assert_ptr_null(dnsf_index_from_buffer(two, strlen(two), &limits, &errors));
+	ck_assert_ptr_nonnull(strstr(errors.messages[0], "2 entries, more than the limit of 1"));
+	dnsf_errors_clear(&errors);
+}
+END_TEST
+
+START_TEST(test_deep_nesting_is_an_error_not_a_crash)
+{
+	enum { DEPTH = 100000 };
+	char *text = malloc(2 * DEPTH + 1);
+	for (int i = 0; i < DEPTH; i++) {
+		text[i] = '[';
+		text[DEPTH + i] = ']';
+	}
+	text[2 * DEPTH] = 0;
+	assert_rejected_with(text, "JSON syntax error", NULL);
+	free(text);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *suite = suite_create("feed");
+	TCase *tc = tcase_create("feed");
+	tcase_add_test(tc, test_valid_feed_summary);
+	tcase_add_test(tc, test_exact_and_wildcard_matching);
+	tcase_add_test(tc, test_longest_match_and_allow);
+	tcase_add_test(tc, test_time_windows_and_precedence);
+	tcase_add_test(tc, test_syntax_errors_name_the_place);
+	tcase_add_test(tc, test_header_errors);
+	tcase_add_test(tc, test_entry_errors_name_index_id_and_field);
+	tcase_add_test(tc, test_every_error_is_reported);
+	tcase_add_test(tc, test_public_suffix_needs_force);
+	tcase_add_test(tc, test_limits_refuse_big_feeds);
+	tcase_add_test(tc, test_deep_nesting_is_an_error_not_a_crash);
+	suite_add_tcase(suite, tc);
+	SRunner *runner = srunner_create(suite);
+	srunner_run_all(runner, CK_NORMAL);
+	int failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,117 @@
+/* dnsfilter.json: values, defaults, and errors naming the key. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsfilter/settings.h"
+
+static int parse(const char *text, struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	return dnsf_settings_parse(text, strlen(text), "/etc/unbound/dnsfilter.json",
+				   settings, errors);
+}
+
+static void assert_rejected_with(const char *text, const char *part)
+{
+	struct dnsf_settings settings;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!parse(text, &settings, &errors));
+	char *all = dnsf_errors_join(&errors, " | ");
+	ck_assert_msg(strstr(all, part), "no \"%s\" in: %s", part, all);
+	free(all);
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&settings);
+}
+
+START_TEST(test_defaults)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(parse("{\"feed\":\"feed.json\"}", &s, &errors));
+	ck_assert_str_eq(s.feed, "/etc/unbound/feed.json");
+	ck_assert_uint_eq(s.ttl, 60);
+	ck_assert_uint_eq(s.sinkhole_a.s_addr, 0);
+	ck_assert_int_eq(s.other_types, DNSF_OTHER_NODATA);
+	ck_assert_int_eq(s.mode, DNSF_MODE_ENFORCE);
+	ck_assert_int_eq(s.ede, 1);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_nested_and_dotted_keys)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	char text[64];
+	ck_assert(parse("{\"feed\":\"/var/lib/feed.json\",\"sinkhole\":{\"a\":\"192.0.2.1\"},"
+			"\"sinkhole.aaaa\":\"2001:db8::1\",\"ttl\":42,\"other-types\":\"nxdomain\","
+			"\"mode\":\"monitor\",\"ede\":false}", &s, &errors));
+	ck_assert_str_eq(s.feed, "/var/lib/feed.json");
+	ck_assert_str_eq(inet_ntop(AF_INET, &s.sinkhole_a, text, sizeof(text)), "192.0.2.1");
+	ck_assert_str_eq(inet_ntop(AF_INET6, &s.sinkhole_aaaa, text, sizeof(text)), "2001:db8::1");
+	ck_assert_uint_eq(s.ttl, 42);
+	ck_assert_int_eq(s.other_types, DNSF_OTHER_NXDOMAIN);
+	ck_assert_int_eq(s.mode, DNSF_MODE_MONITOR);
+	ck_assert_int_eq(s.ede, 0);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_errors_name_the_key)
+{
+	assert_rejected_with("{\"feed\":\"f\",\"colour\":1}", "colour: unknown key");
+	assert_rejected_with("{\"feed\":\"f\",\"sinkhole\":{\"b\":1}}", "sinkhole.b: unknown key");
+	assert_rejected_with("{\"feed\":\"f\",\"sinkhole\":{\"a\":\"300.1.1.1\"}}", "sinkhole.a: must be an IPv4");
+	assert_rejected_with("{\"feed\":\"f\",\"sinkhole.aaaa\":\"1.2.3.4\"}", "sinkhole.aaaa: must be an IPv6");
+	assert_rejected_with("{\"feed\":\"f\",\"ttl\":-1}", "ttl: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"ttl\":\"60\"}", "ttl: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"other-types\":\"refuse\"}", "other-types: must be");
+	assert_rejected_with("{\"feed\":\"f\",\"mode\":1}", "mode: must be");
+	assert_rejected_with("{\"feed\":\"f\",\"ede\":\"yes\"}", "ede: must be true or false");
+	assert_rejected_with("{\"ttl\":5}", "feed: missing");
+	assert_rejected_with("{\"feed\":\"\"}", "feed: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"ttl\":1,\"ttl\":2}", "ttl: given twice");
+	assert_rejected_with("{\"feed\":\"f\"", "JSON syntax error");
+	assert_rejected_with("[1]", "must be a JSON object");
+}
+END_TEST
+
+START_TEST(test_every_error_is_reported)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!parse("{\"feed\":\"f\",\"a\":1,\"ttl\":-5,\"mode\":\"x\"}", &s, &errors));
+	ck_assert_uint_eq(errors.count, 3);
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_missing_file_is_reported)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!dnsf_settings_load("/nonexistent/dnsfilter.json", &s, &errors));
+	ck_assert_ptr_nonnull(strstr(errors.messages[0], "cannot open"));
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *suite = suite_create("settings");
+	TCase *tc = tcase_create("settings");
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_nested_and_dotted_keys);
+	tcase_add_test(tc, test_errors_name_the_key);
+	tcase_add_test(tc, test_every_error_is_reported);
+	tcase_add_test(tc, test_missing_file_is_reported);
+	suite_add_tcase(suite, tc);
+	SRunner *runner = srunner_create(suite);
+	srunner_run_all(runner, CK_NORMAL);
+	int failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed ? 1 : 0;
+}
