@@ -1,0 +1,599 @@
+"""Integration test harness: real NSD + real Unbound (+ dnsfilter) on 127.0.0.1.
+
+Each scenario gets a temp dir, free loopback ports, an NSD serving the test
+zone(s) and an Unbound that resolves them through a stub-zone, with the
+dnsfilter module loaded through dynlib (or without it, for harness checks).
+Queries go through kdig; its text output is parsed into an Answer.
+
+Every wait is bounded; everything started is stopped (TERM, then KILL after a
+bounded wait) by stop(), which the tests register as cleanups, and by an
+atexit hook as a last resort.
+
+Environment:
+  DNSFILTER_UNBOUND   dir with unbound, unbound-control
+                      (default <repo>/build/unbound-1.17.1/sbin)
+  DNSFILTER_MODULE    the module (default <repo>/build/cmake/dnsfilter.so)
+  DNSFILTER_KEEP_TMP  1: keep the temp dirs (their paths are printed)
+"""
+
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import namedtuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNBOUND_SBIN = os.environ.get(
+    "DNSFILTER_UNBOUND", os.path.join(REPO, "build", "unbound-1.17.1", "sbin"))
+MODULE = os.environ.get(
+    "DNSFILTER_MODULE", os.path.join(REPO, "build", "cmake", "dnsfilter.so"))
+KEEP_TMP = os.environ.get("DNSFILTER_KEEP_TMP") == "1"
+
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT = 15.0  # seconds for a server to answer (or exit) after start
+STOP_TIMEOUT = 5.0  # seconds between TERM and KILL
+QUERY_TIMEOUT = 2  # kdig +time, seconds
+
+
+def tool(name):
+    """Absolute path of an installed program, or fail with a hint."""
+    for folder in (UNBOUND_SBIN, "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        path = os.path.join(folder, name)
+        if os.access(path, os.X_OK):
+            return path
+    path = shutil.which(name)
+    if not path:
+        raise RuntimeError("%s not found (run scripts/setup)" % name)
+    return path
+
+
+def module_path():
+    """The dnsfilter module, or fail with a clear message."""
+    path = os.path.abspath(MODULE)
+    if not os.path.isfile(path):
+        raise RuntimeError(
+            "module %s not built (cmake --build build/cmake; or set "
+            "DNSFILTER_MODULE)" % path)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Ports
+
+_ports_given = set()
+
+
+def free_port():
+    """A port free on 127.0.0.1 for both UDP and TCP, not handed out before
+    by this process (the kernel may reuse one quickly)."""
+    for _ in range(200):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            udp.bind((LOOPBACK, 0))
+            port = udp.getsockname()[1]
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((LOOPBACK, port))
+        except OSError:
+            continue
+        finally:
+            udp.close()
+            tcp.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+# ---------------------------------------------------------------------------
+# kdig and its output
+
+RR = namedtuple("RR", "owner ttl rrclass type rdata")
+
+
+class Answer:
+    """A DNS response as kdig printed it.
+
+    rcode: "NOERROR", "NXDOMAIN", ...; flags: set of "qr aa tc rd ra ad cd"
+    present; question: (name as echoed, class, type) or None; answer,
+    authority, additional: lists of RR (ttl an int, type upper case, rdata the
+    rest of the line); edns: the EDNS pseudosection lines; text: kdig's output.
+    """
+
+    def __init__(self, text):
+        self.text = text
+        self.rcode = None
+        self.flags = set()
+        self.question = None
+        self.answer = []
+        self.authority = []
+        self.additional = []
+        self.edns = []
+        self._parse(text)
+
+    def _parse(self, text):
+        section = None
+        sections = {"ANSWER": self.answer, "AUTHORITY": self.authority,
+                    "ADDITIONAL": self.additional}
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            m = re.match(r";; ->>HEADER<<- opcode: \S+; status: (\S+);", line)
+            if m:
+                self.rcode = m.group(1)
+                continue
+            m = re.match(r";; Flags:([^;]*);", line)
+            if m:
+                self.flags = set(m.group(1).split())
+                continue
+            m = re.match(r";; ([A-Z ]+) (?:SECTION|PSEUDOSECTION):", line)
+            if m:
+                section = m.group(1)
+                continue
+            if section == "QUESTION" and line.startswith(";;"):
+                fields = line[2:].split()
+                if len(fields) >= 3:
+                    self.question = (fields[0], fields[1], fields[2])
+                continue
+            if section == "EDNS" and line.startswith(";;"):
+                self.edns.append(line[2:].strip())
+                continue
+            if line.startswith(";"):
+                section = None if line.startswith(";; Received") else section
+                continue
+            if section in sections:
+                fields = line.split(None, 4)
+                if len(fields) >= 4:
+                    rdata = fields[4].strip() if len(fields) > 4 else ""
+                    sections[section].append(
+                        RR(fields[0], int(fields[1]), fields[2],
+                           fields[3].upper(), rdata))
+        if self.rcode is None:
+            raise QueryError("no DNS response in kdig output:\n" + text)
+
+    def rdata(self, rrtype=None, section="answer"):
+        """The rdata of the RRs of a section (of one type if given)."""
+        rrs = getattr(self, section)
+        return [rr.rdata for rr in rrs if rrtype is None or rr.type == rrtype.upper()]
+
+    def __repr__(self):
+        return "Answer(%s)" % self.text
+
+
+class QueryError(Exception):
+    """kdig got no response (timeout, refused, ...)."""
+
+
+def kdig(port, name, qtype="A", *, tcp=False, dnssec=False, options=(),
+         timeout=QUERY_TIMEOUT):
+    """Ask 127.0.0.1@port for name/qtype with kdig; return an Answer.
+    No retries (a retried UDP query would be seen twice by the server)."""
+    argv = [tool("kdig"), "@%s" % LOOPBACK, "-p", str(port),
+            "+time=%d" % timeout, "+retry=0", "+noidn", "-q", name,
+            "-t", qtype]
+    if tcp:
+        argv.append("+tcp")
+    if dnssec:
+        argv.append("+dnssec")
+    argv += list(options)
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout + 5)
+    except subprocess.TimeoutExpired as e:
+        raise QueryError("kdig did not finish: %s" % " ".join(argv)) from e
+    text = proc.stdout.decode("utf-8", "replace")
+    if "->>HEADER<<-" not in text:
+        raise QueryError("%s: no response\n%s" % (" ".join(argv), text))
+    return Answer(text)
+
+
+def wait_until(predicate, timeout, interval=0.1):
+    """Call predicate until it returns something true or timeout seconds
+    pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# Processes
+
+_running = []
+
+
+class Process:
+    """A child process with stdout+stderr in a file, stopped for sure."""
+
+    def __init__(self, argv, output_path, env=None):
+        self.argv = argv
+        self.output_path = output_path
+        self._output = open(output_path, "wb")
+        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                      stdout=self._output,
+                                      stderr=subprocess.STDOUT, env=env)
+        _running.append(self)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def running(self):
+        return self.popen.poll() is None
+
+    def returncode(self):
+        return self.popen.poll()
+
+    def wait(self, timeout):
+        """Wait up to timeout seconds for the exit; return the exit code or
+        None if still running."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        """TERM, wait up to STOP_TIMEOUT, then KILL. Return the exit code."""
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            if self.wait(STOP_TIMEOUT) is None:
+                self.popen.kill()
+                self.popen.wait(STOP_TIMEOUT)
+        if not self._output.closed:
+            self._output.close()
+        if self in _running:
+            _running.remove(self)
+        return self.popen.returncode
+
+    def output(self):
+        try:
+            with open(self.output_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+@atexit.register
+def _stop_leftovers():
+    for process in list(_running):
+        process.stop()
+
+
+def _tail(text, lines=40):
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class StartError(RuntimeError):
+    """A server did not come up; the message holds the end of its logs."""
+
+
+# ---------------------------------------------------------------------------
+# Work dir
+
+
+class WorkDir:
+    """A temp dir, removed on cleanup() unless DNSFILTER_KEEP_TMP=1."""
+
+    def __init__(self, label="scenario"):
+        self.path = tempfile.mkdtemp(prefix="dnsfilter-it-%s-" % label)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def write(self, name, content):
+        """Write text (or JSON for a dict/list) to name; return its path."""
+        if not isinstance(content, str):
+            content = json.dumps(content, indent=2)
+        path = self.file(name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(content)
+        return path
+
+    def cleanup(self):
+        if KEEP_TMP:
+            sys.stderr.write("kept %s\n" % self.path)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# NSD
+
+
+class Nsd:
+    """NSD on 127.0.0.1:<free port> serving zones {name: zone text}."""
+
+    def __init__(self, workdir, zones):
+        self.workdir = workdir
+        self.zones = dict(zones)
+        self.port = free_port()
+        self.process = None
+        self.conf = workdir.file("nsd.conf")
+        self.log = workdir.file("nsd.log")
+
+    def _write_conf(self):
+        d = self.workdir.path
+        lines = [
+            "server:",
+            "\tip-address: %s@%d" % (LOOPBACK, self.port),
+            "\tdo-ip6: no",
+            "\tserver-count: 1",
+            '\tusername: ""',
+            '\tchroot: ""',
+            '\tzonesdir: "%s"' % d,
+            '\tdatabase: ""',
+            '\tzonelistfile: "%s/nsd.zonelist"' % d,
+            '\txfrdfile: "%s/nsd.xfrd.state"' % d,
+            '\txfrdir: "%s"' % d,
+            '\tpidfile: "%s/nsd.pid"' % d,
+            '\tlogfile: "%s"' % self.log,
+            "\tverbosity: 1",
+            "remote-control:",
+            "\tcontrol-enable: no",
+        ]
+        for name, text in self.zones.items():
+            zonefile = "%s.zone" % name.rstrip(".")
+            self.workdir.write(zonefile, text)
+            lines += ["zone:", '\tname: "%s"' % name, '\tzonefile: "%s"' % zonefile]
+        self.workdir.write("nsd.conf", "\n".join(lines) + "\n")
+
+    def start(self):
+        self._write_conf()
+        self.process = Process([tool("nsd"), "-d", "-c", self.conf],
+                               self.workdir.file("nsd.out"))
+        zone = next(iter(self.zones))
+        if not wait_until(lambda: self._answers(zone) or not self.process.running(),
+                          START_TIMEOUT) or not self.process.running():
+            self.stop()
+            raise StartError("NSD did not start on port %d:\n%s\n%s" % (
+                self.port, _tail(self.process.output()), _tail(self._log())))
+        return self
+
+    def _answers(self, zone):
+        try:
+            return kdig(self.port, zone, "SOA", timeout=1).rcode == "NOERROR"
+        except QueryError:
+            return False
+
+    def _log(self):
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def query(self, name, qtype="A", **kwargs):
+        return kdig(self.port, name, qtype, **kwargs)
+
+    def stop(self):
+        if self.process:
+            self.process.stop()
+
+
+# ---------------------------------------------------------------------------
+# Unbound
+
+
+class Unbound:
+    """Unbound on 127.0.0.1:<free port>, resolving stub zones through NSD,
+    with dnsfilter loaded (module=True) or not.
+
+    settings: dict/str written to dnsfilter.json (None: no file); feed:
+    dict/str written to feed.json (None: no file). DNSFILTER_CONF points at
+    dnsfilter.json unless conf_env is False (then the module must find it in
+    Unbound's directory: the work dir). extra: more "server:" lines.
+    """
+
+    def __init__(self, workdir, stubs, settings=None, feed=None, module=True,
+                 conf_env=True, extra=(), name="unbound"):
+        self.workdir = workdir
+        self.stubs = dict(stubs)  # zone -> port
+        self.module = module
+        self.conf_env = conf_env
+        self.extra = list(extra)
+        self.name = name
+        self.port = free_port()
+        self.control_port = free_port()
+        self.conf = workdir.file("%s.conf" % name)
+        self.log = workdir.file("%s.log" % name)
+        self.settings_path = None
+        if feed is not None:
+            self.feed_path = workdir.write("feed.json", feed)
+        if settings is not None:
+            self.settings_path = workdir.write("dnsfilter.json", settings)
+        self.process = None
+
+    def _write_conf(self):
+        d = self.workdir.path
+        modules = "dynlib validator iterator" if self.module else "validator iterator"
+        lines = [
+            "server:",
+            "\tinterface: %s" % LOOPBACK,
+            "\tport: %d" % self.port,
+            "\tdo-ip6: no",
+            '\tdirectory: "%s"' % d,
+            '\tchroot: ""',
+            '\tusername: ""',
+            '\tpidfile: "%s/%s.pid"' % (d, self.name),
+            '\tlogfile: "%s"' % self.log,
+            "\tuse-syslog: no",
+            "\tlog-time-ascii: yes",
+            "\tverbosity: 2",
+            "\tnum-threads: 1",
+            '\tmodule-config: "%s"' % modules,
+            "\tdo-not-query-localhost: no",
+            "\tharden-referral-path: no",
+            '\tlocal-zone: "test." nodefault',
+            '\tdomain-insecure: "test"',
+        ]
+        lines += ["\t" + line for line in self.extra]
+        for zone, port in self.stubs.items():
+            lines += ["\tdomain-insecure: \"%s\"" % zone]
+        for zone, port in self.stubs.items():
+            lines += ["stub-zone:", '\tname: "%s"' % zone,
+                      "\tstub-addr: %s@%d" % (LOOPBACK, port)]
+        lines += [
+            "remote-control:",
+            "\tcontrol-enable: yes",
+            "\tcontrol-interface: %s" % LOOPBACK,
+            "\tcontrol-port: %d" % self.control_port,
+            "\tcontrol-use-cert: no",
+        ]
+        if self.module:
+            lines += ["dynlib:", '\tdynlib-file: "%s"' % module_path()]
+        self.workdir.write("%s.conf" % self.name, "\n".join(lines) + "\n")
+
+    def launch(self):
+        """Start the process and return at once (see start, wait_exit)."""
+        self._write_conf()
+        env = dict(os.environ)
+        env.pop("DNSFILTER_CONF", None)
+        if self.conf_env and self.settings_path:
+            env["DNSFILTER_CONF"] = self.settings_path
+        self.process = Process([tool("unbound"), "-d", "-c", self.conf],
+                               self.workdir.file("%s.out" % self.name), env=env)
+        return self
+
+    def start(self):
+        """Start and wait (bounded) until it answers; StartError with its
+        log if it exits or stays silent."""
+        self.launch()
+        zone = next(iter(self.stubs))
+        ready = wait_until(
+            lambda: (not self.process.running()) or self._answers(zone),
+            START_TIMEOUT)
+        if not self.process.running():
+            code = self.process.returncode()
+            self.stop()
+            raise StartError("Unbound exited with %s at start:\n%s" % (
+                code, _tail(self.output())))
+        if not ready:
+            self.stop()
+            raise StartError("Unbound does not answer on port %d after %ss:\n%s"
+                             % (self.port, START_TIMEOUT, _tail(self.output())))
+        return self
+
+    def _answers(self, zone):
+        try:
+            return kdig(self.port, zone, "SOA", timeout=1).rcode is not None
+        except QueryError:
+            return False
+
+    def wait_exit(self, timeout=START_TIMEOUT):
+        """Wait (bounded) for the process to exit; return its code or None."""
+        return self.process.wait(timeout)
+
+    def output(self):
+        """Log file plus stdout/stderr."""
+        text = ""
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            pass
+        return text + self.process.output() if self.process else text
+
+    def log_lines(self, pattern):
+        """Log lines matching a regex."""
+        regex = re.compile(pattern)
+        return [line for line in self.output().splitlines() if regex.search(line)]
+
+    def block_lines(self, qname, qtype, entry_id):
+        """The module's 'dnsfilter: block <qname> <QTYPE> <id>' log lines."""
+        qname = qname.lower()
+        if not qname.endswith("."):
+            qname += "."
+        return self.log_lines(r"dnsfilter: block %s %s %s(\s|$)" % (
+            re.escape(qname), re.escape(qtype.upper()), re.escape(entry_id)))
+
+    def query(self, name, qtype="A", **kwargs):
+        return kdig(self.port, name, qtype, **kwargs)
+
+    def control(self, *args, timeout=10):
+        """Run unbound-control; return the CompletedProcess (text)."""
+        return subprocess.run(
+            [tool("unbound-control"), "-c", self.conf] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+            universal_newlines=True)
+
+    def stop(self):
+        if self.process:
+            return self.process.stop()
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Zone text
+
+
+def zone_text(origin, records, ttl=300):
+    """A zone file for origin with SOA, NS ns1 (127.0.0.1) and records, a
+    list of 'owner TYPE rdata' lines relative to the origin."""
+    origin = origin.rstrip(".") + "."
+    lines = [
+        "$ORIGIN %s" % origin,
+        "$TTL %d" % ttl,
+        "@ IN SOA ns1.%s hostmaster.%s 1 3600 600 86400 300" % (origin, origin),
+        "@ IN NS ns1.%s" % origin,
+        "ns1 IN A 127.0.0.1",
+    ]
+    for record in records:
+        owner, rest = record.split(None, 1)
+        lines.append("%s IN %s" % (owner, rest))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+
+
+def feed(entries, allow=None, serial=1):
+    """A dnsfilter-feed/1 document with these entries."""
+    document = {
+        "format": "dnsfilter-feed/1",
+        "serial": serial,
+        "generated": "2024-06-30T12:00:00+09:00",
+        "timezone": "+09:00",
+        "entries": entries,
+    }
+    if allow is not None:
+        document["allow"] = allow
+    return document
+
+
+def entry(entry_id, fqdns, behavior="info-theft", start="2020-01-01", end=None,
+          **fields):
+    """One feed entry (action block unless given)."""
+    value = {"id": entry_id, "behavior": behavior, "fqdns": list(fqdns),
+             "start": start, "end": end, "action": "block"}
+    value.update(fields)
+    return value
+
+
+def start_stack(add_cleanup, label, zones, settings, feed_document, **unbound_args):
+    """Start NSD (zones) and Unbound with dnsfilter (settings, feed) in a new
+    work dir; register their stops (and the dir's removal) with add_cleanup
+    (a TestCase's addCleanup or addClassCleanup) before starting, so they
+    run even when a start fails. Return (nsd, unbound)."""
+    workdir = WorkDir(label)
+    add_cleanup(workdir.cleanup)
+    nsd = Nsd(workdir, zones)
+    add_cleanup(nsd.stop)
+    nsd.start()
+    unbound = Unbound(workdir, {zone: nsd.port for zone in zones},
+                      settings=settings, feed=feed_document, **unbound_args)
+    add_cleanup(unbound.stop)
+    unbound.start()
+    return nsd, unbound
