@@ -465,8 +465,9 @@ static int build_index(struct parser *p)
 	struct dnsf_trie_item *items;
 	size_t names = 0, rule_words = 1;
 
-	qsort_r(p->records, p->record_count, sizeof(*p->records),
-		compare_records, &context);
+	if (p->record_count > 0)
+		qsort_r(p->records, p->record_count, sizeof(*p->records),
+			compare_records, &context);
 	for (size_t i = 0; i < p->record_count; i++) {
 		if (i == 0 || !same_key(p, &p->records[i - 1], &p->records[i]))
 			names++;

@@ -75,8 +75,8 @@ static int whole_number(const struct setting *setting, const cJSON *value,
 			struct dnsf_errors *errors)
 {
 	double number = cJSON_GetNumberValue(value);
-	if (!cJSON_IsNumber(value) || number != (double)(int64_t)number ||
-	    number < min || number > max) {
+	if (!cJSON_IsNumber(value) || !(number >= min && number <= max) ||
+	    number != (double)(int64_t)number) {
 		dnsf_errors_add(errors, "%s: must be a whole number from %.0f to %.0f",
 				setting->key, min, max);
 		return 0;
