@@ -143,8 +143,8 @@ static struct dnsf_index *load_feed(const struct dnsf_settings *settings)
 
 	if (!index) {
 		log_errors(settings->feed, &errors);
-		log_err("dnsfilter: %s: feed rejected (%zu errors)", settings->feed,
-			errors.count);
+		log_err("dnsfilter: %s: feed rejected (%zu error%s)", settings->feed,
+			errors.count, errors.count == 1 ? "" : "s");
 	}
 	dnsf_errors_clear(&errors);
 	return index;
