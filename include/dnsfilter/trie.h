@@ -7,10 +7,17 @@
  * key that is a prefix of the query key, shortest first, which with name keys
  * (dnsfilter/name.h) means every listed parent domain of a query name.
  *
- * Node layout in the arena (offsets are 4-byte aligned):
- *   struct trie_node header | uint32 value (if it has one)
- *   | uint32 child offsets[child_count] | uint8 child bytes[child_count]
- *   | uint8 skip[skip_length]
+ * Stored keys use the alphabet of feed name keys only: the label end byte,
+ * '-', '0'-'9', '_' and 'a'-'z' (39 symbols). That lets a node keep its
+ * children as a 64-bit bitmap with a popcount rank, as Knot's qp-trie does:
+ * nothing is stored for absent children, and the child of a byte is found
+ * without a search. A query key may hold any byte; one outside the alphabet
+ * simply has no child.
+ *
+ * Node layout in the arena (nodes 4-byte aligned), in the order a lookup
+ * reads it, so a small node is one cache line:
+ *   header (bitmap, has_value, skip_length) | uint32 value (if it has one)
+ *   | uint8 skip[skip_length] | pad to 4 | uint32 child offsets[popcount]
  * A node consumes its skip bytes; then, if it has a value, the bytes
  * consumed so far are a stored key; then the next byte selects a child,
  * and that byte is consumed on the way down.
@@ -55,10 +62,11 @@ struct dnsf_trie_match {
  * Build a trie.
  * @param trie: filled in; free with dnsf_trie_free.
  * @param items: keys sorted by memcmp order (a shorter key before the
- *   longer keys it prefixes), no duplicates, no empty key.
+ *   longer keys it prefixes), no duplicates, no empty key, every byte in
+ *   the alphabet (see above).
  * @param count: number of items.
- * @return 1 on success; 0 when out of memory or the items are not sorted
- *   and unique (the trie is then empty).
+ * @return 1 on success; 0 when out of memory or the items are not sorted,
+ *   unique and in the alphabet (the trie is then empty).
  */
 int dnsf_trie_build(struct dnsf_trie *trie, const struct dnsf_trie_item *items,
 		    size_t count);
@@ -82,8 +90,8 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key,
 		      size_t max_matches);
 
 /**
- * Check the structure: offsets inside the arena, child bytes strictly
- * increasing, every leaf holds a value, no needless node (a node without a
+ * Check the structure: offsets inside the arena, children placed after
+ * their parent, every leaf holds a value, no needless node (a node without a
  * value has two or more children), key and node counts as recorded.
  * @param why: on failure, a static description.
  * @return 1 when every invariant holds.

@@ -8,6 +8,7 @@
  * of entries for the name itself, one for "*.name", and allow flags.
  */
 #include "dnsfilter/feed.h"
+#include "dnsfilter/json.h"
 #include "dnsfilter/timeparse.h"
 
 #include <cjson/cJSON.h>
@@ -40,6 +41,9 @@ enum record_kind {
 };
 
 struct name_record {
+	/** the key's first 8 bytes, big-endian, zero padded: most sort
+	 * comparisons are decided by it without touching the key pool */
+	uint64_t prefix;
 	/** offset of the key in the parser's key pool */
 	uint32_t key_offset;
 	/** key length */
@@ -109,6 +113,10 @@ static int add_record(struct parser *p, const struct dnsf_key *key,
 		return 0;
 	}
 	struct name_record *record = &p->records[p->record_count++];
+	record->prefix = 0;
+	for (size_t i = 0; i < 8; i++)
+		record->prefix = record->prefix << 8 |
+				 (i < key->length ? key->bytes[i] : 0);
 	record->key_offset = (uint32_t)p->keys_size;
 	record->key_length = (uint8_t)key->length;
 	record->kind = (uint8_t)kind;
@@ -139,12 +147,15 @@ static void parse_name(struct parser *p, const cJSON *item, const char *where,
 		return;
 	}
 	if (!is_allow && !force && p->psl) {
-		char base[DNSF_KEY_MAX * 4 + 2];
-		size_t length;
-		dnsf_key_to_text(&key, base, sizeof(base));
-		length = strlen(base);
-		if (length > 1)
-			base[length - 1] = 0; /* no trailing dot for libpsl */
+		/* libpsl wants lowercase and no trailing dot; the name is
+		 * valid here, so it fits */
+		char base[DNSF_KEY_MAX + 1];
+		size_t length = 0;
+		for (const char *c = text + 2 * wildcard; *c; c++)
+			base[length++] = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		if (length > 0 && base[length - 1] == '.')
+			length--;
+		base[length] = 0;
 		if (psl_is_public_suffix2(p->psl, base, PSL_TYPE_ANY)) {
 			dnsf_errors_add(p->errors,
 					"%s[%zu]: \"%.300s\": %s is a public suffix; "
@@ -430,9 +441,12 @@ static int compare_records(const void *x, const void *y, void *context)
 {
 	const struct sort_context *c = context;
 	const struct name_record *a = x, *b = y;
-	size_t n = a->key_length < b->key_length ? a->key_length : b->key_length;
-	int order = memcmp(c->keys + a->key_offset, c->keys + b->key_offset, n);
 
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix ? -1 : 1;
+	size_t n = a->key_length < b->key_length ? a->key_length : b->key_length;
+	int order = n > 8 ? memcmp(c->keys + a->key_offset + 8,
+				   c->keys + b->key_offset + 8, n - 8) : 0;
 	if (order)
 		return order;
 	if (a->key_length != b->key_length)
@@ -457,6 +471,37 @@ static int same_key(const struct parser *p, const struct name_record *a,
 		      a->key_length) == 0;
 }
 
+/*
+ * Rewrite the key pool in the records' sorted order, one copy per distinct
+ * key: every later pass (grouping, trie build) then reads keys one after
+ * another instead of jumping around a pool of tens of megabytes.
+ */
+static int sort_key_pool(struct parser *p)
+{
+	uint8_t *sorted = malloc(p->keys_size + 1);
+	struct name_record previous = { 0 }; /* as it was, in the old pool */
+	size_t size = 0;
+
+	if (!sorted)
+		return 0;
+	for (size_t i = 0; i < p->record_count; i++) {
+		struct name_record *record = &p->records[i], old = *record;
+		if (i > 0 && same_key(p, &previous, &old)) {
+			record->key_offset = p->records[i - 1].key_offset;
+			continue;
+		}
+		memcpy(sorted + size, p->keys + old.key_offset, old.key_length);
+		record->key_offset = (uint32_t)size;
+		size += old.key_length;
+		previous = old;
+	}
+	free(p->keys);
+	p->keys = sorted;
+	p->keys_size = size;
+	p->keys_capacity = p->keys_size + 1;
+	return 1;
+}
+
 /* Turn the sorted records into rule lists and the trie. */
 static int build_index(struct parser *p)
 {
@@ -468,6 +513,8 @@ static int build_index(struct parser *p)
 	if (p->record_count > 0)
 		qsort_r(p->records, p->record_count, sizeof(*p->records),
 			compare_records, &context);
+	if (!sort_key_pool(p))
+		return 0;
 	for (size_t i = 0; i < p->record_count; i++) {
 		if (i == 0 || !same_key(p, &p->records[i - 1], &p->records[i]))
 			names++;
@@ -586,8 +633,40 @@ static void free_parser(struct parser *p)
 {
 	free(p->records);
 	free(p->keys);
-	if (p->psl)
-		psl_free(p->psl);
+	/* psl_free leaves the built-in list psl_latest may return alone */
+	psl_free(p->psl);
+}
+
+/* Check the bytes and parse them; errors name the line and column. */
+static cJSON *parse_json(const char *text, size_t length,
+			 const struct dnsf_feed_limits *limits,
+			 struct dnsf_errors *errors)
+{
+	const char *parse_end = NULL;
+	size_t line, column, offset;
+	cJSON *root;
+
+	if (length > limits->max_bytes) {
+		dnsf_errors_add(errors, "feed is %zu bytes, more than the limit of %zu",
+				length, limits->max_bytes);
+		return NULL;
+	}
+	offset = utf8_invalid_offset((const unsigned char *)text, length);
+	if (offset < length) {
+		text_position(text, offset, &line, &column);
+		dnsf_errors_add(errors, "not valid UTF-8 at line %zu column %zu", line, column);
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
+	if (root)
+		return root;
+	offset = 0;
+	if (parse_end && parse_end >= text && parse_end <= text + length)
+		offset = (size_t)(parse_end - text);
+	text_position(text, offset, &line, &column);
+	dnsf_errors_add(errors, "JSON syntax error at line %zu column %zu%s", line,
+			column, offset >= length ? " (truncated?)" : "");
+	return NULL;
 }
 
 struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
@@ -597,54 +676,33 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 	struct dnsf_feed_limits default_limits;
 	struct parser p = { .errors = errors };
 	size_t errors_before = errors->count;
-	const char *parse_end = NULL;
-	cJSON *root = NULL;
+	struct dnsf_json_arena *arena;
+	cJSON *root;
 
 	if (!limits) {
 		dnsf_feed_limits_default(&default_limits);
 		limits = &default_limits;
 	}
 	p.limits = limits;
-	if (length > limits->max_bytes) {
-		dnsf_errors_add(errors, "feed is %zu bytes, more than the limit of %zu",
-				length, limits->max_bytes);
-		return NULL;
-	}
-	size_t bad = utf8_invalid_offset((const unsigned char *)text, length);
-	if (bad < length) {
-		size_t line, column;
-		text_position(text, bad, &line, &column);
-		dnsf_errors_add(errors, "not valid UTF-8 at line %zu column %zu", line, column);
-		return NULL;
-	}
-	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
-	if (!root) {
-		size_t line, column, offset = 0;
-		if (parse_end && parse_end >= text && parse_end <= text + length)
-			offset = (size_t)(parse_end - text);
-		text_position(text, offset, &line, &column);
-		dnsf_errors_add(errors, "JSON syntax error at line %zu column %zu%s",
-				line, column,
-				offset >= length ? " (truncated?)" : "");
-		return NULL;
-	}
+	/* The cJSON tree lives in an arena until the records are made. */
+	arena = dnsf_json_arena_begin();
 	p.index = calloc(1, sizeof(*p.index));
-	if (!p.index) {
-		cJSON_Delete(root);
+	if (!arena || !p.index) {
 		dnsf_errors_add(errors, "out of memory");
-		return NULL;
+		goto fail;
 	}
+	root = parse_json(text, length, limits, errors);
+	if (!root)
+		goto fail;
 	if (!cJSON_IsObject(root)) {
 		dnsf_errors_add(errors, "the feed must be a JSON object");
 		goto fail;
 	}
 	p.psl = psl_latest(NULL);
-	if (!p.psl)
-		p.psl = (psl_ctx_t *)psl_builtin();
 	parse_header(&p, root);
 	parse_body(&p, root);
-	cJSON_Delete(root);
-	root = NULL;
+	dnsf_json_arena_end(arena);
+	arena = NULL;
 	if (p.out_of_memory) {
 		dnsf_errors_add(errors, "out of memory");
 		goto fail;
@@ -655,14 +713,10 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 		dnsf_errors_add(errors, "out of memory while building the index");
 		goto fail;
 	}
-	if (p.psl == psl_builtin())
-		p.psl = NULL;
 	free_parser(&p);
 	return p.index;
 fail:
-	if (p.psl == psl_builtin())
-		p.psl = NULL;
-	cJSON_Delete(root);
+	dnsf_json_arena_end(arena);
 	free_parser(&p);
 	dnsf_index_free(p.index);
 	return NULL;

@@ -1,5 +1,6 @@
 /*
- * trie.c - immutable path-compressed radix trie in one arena.
+ * trie.c - immutable path-compressed radix trie in one arena, children
+ * found through a 64-bit bitmap and popcount (see trie.h).
  */
 #include "dnsfilter/trie.h"
 
@@ -8,23 +9,50 @@
 
 /** Node header; the variable parts follow (see trie.h). */
 struct trie_node {
+	/** bit c set: a child for the byte whose symbol is c; two halves so
+	 * that nodes need only 4-byte alignment */
+	uint32_t bitmap_low, bitmap_high;
 	/** 1 when a key ends at this node */
 	uint8_t has_value;
 	/** bytes of compressed path consumed at this node */
 	uint8_t skip_length;
-	/** number of children */
-	uint16_t child_count;
+	/** unused, zero */
+	uint16_t reserved;
 };
 
-_Static_assert(sizeof(struct trie_node) == 4, "node header is 4 bytes");
+_Static_assert(sizeof(struct trie_node) == 12, "node header is 12 bytes");
 
 #define ROOT_OFFSET 0
+/** Symbol of bytes outside the alphabet: never a child. */
+#define NO_SYMBOL 63
+
+/* Byte -> symbol: label end 0, '-' 1, '0'-'9' 2-11, '_' 12, 'a'-'z' 13-38. */
+#define NS NO_SYMBOL
+static const uint8_t symbol_of[256] = {
+	0, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, 1, NS, NS,
+	2, 3, 4, 5, 6, 7, 8, 9, 10, 11, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, 12,
+	NS, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
+	28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+};
+#undef NS
 
 static size_t node_size(size_t has_value, size_t children, size_t skip)
 {
-	size_t size = sizeof(struct trie_node) + 4 * has_value + 5 * children +
-		      skip;
-	return (size + 3) & ~(size_t)3;
+	size_t size = sizeof(struct trie_node) + 4 * has_value + skip;
+	size = (size + 3) & ~(size_t)3;
+	return size + 4 * children;
 }
 
 static const struct trie_node *node_at(const uint8_t *arena, uint32_t offset)
@@ -32,24 +60,26 @@ static const struct trie_node *node_at(const uint8_t *arena, uint32_t offset)
 	return (const struct trie_node *)(const void *)(arena + offset);
 }
 
-static const uint32_t *node_words(const struct trie_node *node)
+static uint64_t node_bitmap(const struct trie_node *node)
 {
-	return (const uint32_t *)(const void *)(node + 1);
-}
-
-static const uint32_t *node_children(const struct trie_node *node)
-{
-	return node_words(node) + node->has_value;
-}
-
-static const uint8_t *node_child_bytes(const struct trie_node *node)
-{
-	return (const uint8_t *)(node_children(node) + node->child_count);
+	return (uint64_t)node->bitmap_high << 32 | node->bitmap_low;
 }
 
 static const uint8_t *node_skip(const struct trie_node *node)
 {
-	return node_child_bytes(node) + node->child_count;
+	return (const uint8_t *)(node + 1) + 4 * node->has_value;
+}
+
+static uint32_t node_value(const struct trie_node *node)
+{
+	return *(const uint32_t *)(const void *)(node + 1);
+}
+
+static const uint32_t *node_children(const struct trie_node *node)
+{
+	size_t offset = sizeof(*node) + 4 * node->has_value + node->skip_length;
+	offset = (offset + 3) & ~(size_t)3;
+	return (const uint32_t *)(const void *)((const uint8_t *)node + offset);
 }
 
 /* Builder: a growable arena. */
@@ -97,6 +127,7 @@ static size_t common_length(const struct dnsf_trie_item *x,
  * Build the node for items[first, last), which all share their first depth
  * bytes. Sorted order makes the common prefix of the group that of its first
  * and last items. Recursion depth is bounded by the key length (255).
+ * Children are built after their parent, so they lie after it in the arena.
  */
 static int build_node(struct builder *b, size_t first, size_t last,
 		      size_t depth, uint32_t *offset_out)
@@ -106,25 +137,30 @@ static int build_node(struct builder *b, size_t first, size_t last,
 	size_t end = depth + skip;
 	size_t has_value = items[first].length == end;
 	size_t children = 0, start = first + has_value;
+	uint64_t bitmap = 0;
 	uint32_t offset;
 
 	if (skip > 255)
 		return 0;
 	for (size_t i = start; i < last; i++)
-		if (i == start || items[i].key[end] != items[i - 1].key[end])
+		if (i == start || items[i].key[end] != items[i - 1].key[end]) {
 			children++;
+			bitmap |= (uint64_t)1 << symbol_of[items[i].key[end]];
+		}
 	if (!reserve(b, node_size(has_value, children, skip), &offset))
 		return 0;
 	{
 		struct trie_node *node = (struct trie_node *)(void *)(b->arena + offset);
+		node->bitmap_low = (uint32_t)bitmap;
+		node->bitmap_high = (uint32_t)(bitmap >> 32);
 		node->has_value = (uint8_t)has_value;
 		node->skip_length = (uint8_t)skip;
-		node->child_count = (uint16_t)children;
 		if (has_value)
-			((uint32_t *)(void *)(node + 1))[0] = items[first].value;
+			*(uint32_t *)(void *)(node + 1) = items[first].value;
 		memcpy((uint8_t *)node_skip(node), items[first].key + depth, skip);
 	}
-	/* Children; the arena may move, so offsets are recomputed each time. */
+	/* Children in byte order, which is symbol order; the arena may move,
+	 * so the node is found again by offset after each child. */
 	size_t child = 0;
 	for (size_t i = start; i < last; child++) {
 		size_t j = i + 1;
@@ -136,18 +172,22 @@ static int build_node(struct builder *b, size_t first, size_t last,
 			return 0;
 		struct trie_node *node = (struct trie_node *)(void *)(b->arena + offset);
 		((uint32_t *)node_children(node))[child] = child_offset;
-		((uint8_t *)node_child_bytes(node))[child] = byte;
 		i = j;
 	}
 	*offset_out = offset;
 	return 1;
 }
 
-static int items_sorted_unique(const struct dnsf_trie_item *items, size_t count)
+/* Sorted, unique, non-empty, and every byte has a symbol. Symbols rise
+ * with byte values, so byte order and symbol order agree. */
+static int items_valid(const struct dnsf_trie_item *items, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
 		if (items[i].length == 0 || items[i].length > 255)
 			return 0;
+		for (size_t j = 0; j < items[i].length; j++)
+			if (symbol_of[items[i].key[j]] == NO_SYMBOL)
+				return 0;
 		if (i == 0)
 			continue;
 		const struct dnsf_trie_item *x = &items[i - 1], *y = &items[i];
@@ -168,7 +208,7 @@ int dnsf_trie_build(struct dnsf_trie *trie, const struct dnsf_trie_item *items,
 	memset(trie, 0, sizeof(*trie));
 	if (count == 0)
 		return 1;
-	if (!items_sorted_unique(items, count))
+	if (!items_valid(items, count))
 		return 0;
 	if (!build_node(&b, 0, count, 0, &root)) {
 		free(b.arena);
@@ -200,28 +240,32 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key,
 		return 0;
 	for (;;) {
 		const struct trie_node *node = node_at(trie->arena, offset);
-		size_t skip = node->skip_length;
-		if (pos + skip > length ||
-		    memcmp(node_skip(node), key + pos, skip) != 0)
+		const uint8_t *skip = node_skip(node);
+		size_t skip_length = node->skip_length;
+		if (pos + skip_length > length)
 			return found;
-		pos += skip;
+		/* skips are short: a plain loop beats a memcmp call */
+		for (size_t i = 0; i < skip_length; i++)
+			if (skip[i] != key[pos + i])
+				return found;
+		pos += skip_length;
 		if (node->has_value && found < max_matches) {
-			matches[found].value = node_words(node)[0];
+			matches[found].value = node_value(node);
 			matches[found].length = (uint32_t)pos;
 			found++;
 		}
-		if (pos == length || node->child_count == 0)
+		if (pos == length)
 			return found;
-		const uint8_t *bytes = node_child_bytes(node);
-		const uint8_t *hit = memchr(bytes, key[pos], node->child_count);
-		if (!hit)
+		uint64_t bitmap = node_bitmap(node);
+		uint64_t bit = (uint64_t)1 << symbol_of[key[pos]];
+		if (!(bitmap & bit))
 			return found;
-		offset = node_children(node)[hit - bytes];
+		offset = node_children(node)[__builtin_popcountll(bitmap & (bit - 1))];
 		pos++;
 	}
 }
 
-/* Invariant walk; depth-first with an explicit bound on depth. */
+/* Invariant walk; depth-first, depth bounded by the key length. */
 static int check_node(const struct dnsf_trie *trie, uint32_t offset,
 		      size_t depth, int is_root, size_t *keys, size_t *nodes,
 		      const char **why)
@@ -231,14 +275,16 @@ static int check_node(const struct dnsf_trie *trie, uint32_t offset,
 		return 0;
 	}
 	const struct trie_node *node = node_at(trie->arena, offset);
-	size_t size = node_size(node->has_value, node->child_count,
-				node->skip_length);
-	if (offset + size > trie->arena_size) {
+	uint64_t bitmap = node_bitmap(node);
+	size_t children = (size_t)__builtin_popcountll(bitmap);
+	if (offset + node_size(node->has_value, children, node->skip_length) >
+	    trie->arena_size) {
 		*why = "node extends past the arena";
 		return 0;
 	}
-	if (node->has_value > 1) {
-		*why = "bad has_value byte";
+	if (node->has_value > 1 || node->reserved != 0 ||
+	    (bitmap >> NO_SYMBOL) != 0) {
+		*why = "bad node header";
 		return 0;
 	}
 	depth += node->skip_length;
@@ -246,22 +292,22 @@ static int check_node(const struct dnsf_trie *trie, uint32_t offset,
 		*why = "key longer than 255 bytes";
 		return 0;
 	}
-	if (!node->has_value && node->child_count == 0) {
+	for (size_t i = 0; i < node->skip_length; i++)
+		if (symbol_of[node_skip(node)[i]] == NO_SYMBOL) {
+			*why = "skip byte outside the alphabet";
+			return 0;
+		}
+	if (!node->has_value && children == 0) {
 		*why = "leaf without a value";
 		return 0;
 	}
-	if (!is_root && !node->has_value && node->child_count < 2) {
+	if (!is_root && !node->has_value && children < 2) {
 		*why = "needless node: no value and a single child";
 		return 0;
 	}
 	*keys += node->has_value;
 	*nodes += 1;
-	const uint8_t *bytes = node_child_bytes(node);
-	for (size_t i = 0; i < node->child_count; i++) {
-		if (i > 0 && bytes[i] <= bytes[i - 1]) {
-			*why = "child bytes not strictly increasing";
-			return 0;
-		}
+	for (size_t i = 0; i < children; i++) {
 		if (node_children(node)[i] <= offset) {
 			*why = "child placed before its parent";
 			return 0;

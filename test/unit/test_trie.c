@@ -64,6 +64,24 @@ START_TEST(test_unsorted_or_duplicate_input_is_refused)
 }
 END_TEST
 
+START_TEST(test_bytes_outside_the_alphabet)
+{
+	struct dnsf_trie_item upper[] = { item("A", 1) };
+	struct dnsf_trie_item dot[] = { item("a.b", 1) };
+	struct dnsf_trie_item ok[] = { item("a", 1), item("a-b_9", 2) };
+	struct dnsf_trie trie;
+	struct dnsf_trie_match m[4];
+	ck_assert(!dnsf_trie_build(&trie, upper, 1));
+	ck_assert(!dnsf_trie_build(&trie, dot, 1));
+	ck_assert(dnsf_trie_build(&trie, ok, 2));
+	/* a query byte outside the alphabet just has no child */
+	ck_assert_uint_eq(dnsf_trie_walk(&trie, (const uint8_t *)"a\xff", 2, m, 4), 1);
+	ck_assert_uint_eq(dnsf_trie_walk(&trie, (const uint8_t *)"a-b_9", 5, m, 4), 2);
+	ck_assert_uint_eq(m[1].value, 2);
+	dnsf_trie_free(&trie);
+}
+END_TEST
+
 START_TEST(test_empty_trie_finds_nothing)
 {
 	struct dnsf_trie trie;
@@ -141,6 +159,7 @@ int main(void)
 	tcase_add_test(tc, test_walk_reports_every_stored_prefix);
 	tcase_add_test(tc, test_compressed_path_needs_every_byte);
 	tcase_add_test(tc, test_unsorted_or_duplicate_input_is_refused);
+	tcase_add_test(tc, test_bytes_outside_the_alphabet);
 	tcase_add_test(tc, test_empty_trie_finds_nothing);
 	tcase_add_test(tc, test_random_keys_match_a_linear_scan);
 	suite_add_tcase(suite, tc);
