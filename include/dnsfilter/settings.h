@@ -45,6 +45,8 @@ struct dnsf_settings {
 	enum dnsf_mode mode;
 	/** attach EDE 15 when Unbound's ede is on */
 	int ede;
+	/** also act when an answer's CNAME/DNAME chain reaches a listed name */
+	int match_cname;
 	/** feed limits */
 	uint64_t feed_max_bytes;
 	/** feed limits */

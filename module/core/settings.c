@@ -122,13 +122,27 @@ static void parse_mode(const struct setting *setting, const cJSON *value,
 				setting->key);
 }
 
+static int parse_bool(const struct setting *setting, const cJSON *value, int *out,
+		      struct dnsf_errors *errors)
+{
+	if (!cJSON_IsBool(value)) {
+		dnsf_errors_add(errors, "%s: must be true or false", setting->key);
+		return 0;
+	}
+	*out = cJSON_IsTrue(value);
+	return 1;
+}
+
 static void parse_ede(const struct setting *setting, const cJSON *value,
 		      struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	if (!cJSON_IsBool(value))
-		dnsf_errors_add(errors, "%s: must be true or false", setting->key);
-	else
-		settings->ede = cJSON_IsTrue(value);
+	parse_bool(setting, value, &settings->ede, errors);
+}
+
+static void parse_match_cname(const struct setting *setting, const cJSON *value,
+			      struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	parse_bool(setting, value, &settings->match_cname, errors);
 }
 
 static void parse_max_bytes(const struct setting *setting, const cJSON *value,
@@ -157,6 +171,7 @@ static const struct setting settings_table[] = {
 	{ "other-types", parse_other_types },
 	{ "mode", parse_mode },
 	{ "ede", parse_ede },
+	{ "match-cname", parse_match_cname },
 	{ "limits.feed-bytes", parse_max_bytes },
 	{ "limits.feed-entries", parse_max_entries },
 	{ "limits.feed-names", parse_max_names },
@@ -216,6 +231,7 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 	memset(settings, 0, sizeof(*settings));
 	settings->ttl = 60;
 	settings->ede = 1;
+	settings->match_cname = 1;
 	settings->feed_max_bytes = (uint64_t)256 << 20;
 	settings->feed_max_entries = 1000000;
 	settings->feed_max_names = 5000000;
