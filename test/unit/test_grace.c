@@ -1,0 +1,113 @@
+/*
+ * Grace periods: readers on several threads use a published object while a
+ * writer replaces and frees objects as fast as it can; a reader must never
+ * see an object the writer has already retired.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "dnsfilter/grace.h"
+
+struct object {
+	_Atomic int retired; /* set by the writer before it waits and frees */
+	int payload;
+};
+
+static _Atomic(struct object *) published;
+static struct dnsf_grace *grace;
+static _Atomic int stop;
+static _Atomic long violations, reads;
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		struct dnsf_grace_section section;
+		dnsf_grace_enter(grace, &section);
+		struct object *object = atomic_load(&published);
+		for (int i = 0; i < 50; i++) {
+			/* retired while still in use would be a broken grace period */
+			if (atomic_load(&object->retired))
+				atomic_fetch_add(&violations, 1);
+			if (object->payload != 42)
+				atomic_fetch_add(&violations, 1);
+		}
+		dnsf_grace_leave(&section);
+		atomic_fetch_add(&reads, 1);
+	}
+	return NULL;
+}
+
+START_TEST(test_no_reader_sees_a_freed_object)
+{
+	enum { READERS = 4, SWAPS = 3000 };
+	pthread_t threads[READERS];
+	struct object *first = calloc(1, sizeof(*first));
+	first->payload = 42;
+	grace = dnsf_grace_new();
+	atomic_store(&published, first);
+	for (int i = 0; i < READERS; i++)
+		pthread_create(&threads[i], NULL, reader, NULL);
+	for (int swap = 0; swap < SWAPS; swap++) {
+		struct object *next = calloc(1, sizeof(*next));
+		next->payload = 42;
+		struct object *old = atomic_exchange(&published, next);
+		dnsf_grace_wait(grace);
+		/* after the grace period nobody may still read old */
+		atomic_store(&old->retired, 1);
+		old->payload = -1;
+		free(old);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < READERS; i++)
+		pthread_join(threads[i], NULL);
+	ck_assert_int_eq(atomic_load(&violations), 0);
+	ck_assert_int_gt(atomic_load(&reads), 1000);
+	free(atomic_load(&published));
+	dnsf_grace_free(grace);
+}
+END_TEST
+
+static int wait_returned;
+static void *waiter(void *arg)
+{
+	dnsf_grace_wait(arg);
+	__atomic_store_n(&wait_returned, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+START_TEST(test_wait_blocks_while_a_section_is_open)
+{
+	struct dnsf_grace *g = dnsf_grace_new();
+	struct dnsf_grace_section section;
+	pthread_t thread;
+	dnsf_grace_enter(g, &section);
+	pthread_create(&thread, NULL, waiter, g);
+	struct timespec delay = { 0, 200 * 1000 * 1000 };
+	nanosleep(&delay, NULL);
+	ck_assert_int_eq(__atomic_load_n(&wait_returned, __ATOMIC_SEQ_CST), 0);
+	dnsf_grace_leave(&section);
+	pthread_join(thread, NULL);
+	ck_assert_int_eq(__atomic_load_n(&wait_returned, __ATOMIC_SEQ_CST), 1);
+	/* with nobody inside, a wait returns at once */
+	dnsf_grace_wait(g);
+	dnsf_grace_free(g);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *suite = suite_create("grace");
+	TCase *tc = tcase_create("grace");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_wait_blocks_while_a_section_is_open);
+	tcase_add_test(tc, test_no_reader_sees_a_freed_object);
+	suite_add_tcase(suite, tc);
+	SRunner *runner = srunner_create(suite);
+	srunner_run_all(runner, CK_NORMAL);
+	int failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed ? 1 : 0;
+}
