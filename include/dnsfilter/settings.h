@@ -47,6 +47,14 @@ struct dnsf_settings {
 	int ede;
 	/** also act when an answer's CNAME/DNAME chain reaches a listed name */
 	int match_cname;
+	/** opted-out networks given in the settings (malloc'd strings) */
+	char **optout_networks;
+	/** number of optout_networks */
+	size_t optout_network_count;
+	/** file of more opted-out networks (malloc'd), or NULL */
+	char *optout_file;
+	/** seconds between checks of the feed and opt-out files; 0: never */
+	uint32_t watch_interval;
 	/** feed limits */
 	uint64_t feed_max_bytes;
 	/** feed limits */

@@ -27,27 +27,85 @@ struct setting {
 	setting_parser parse;
 };
 
-static void parse_feed(const struct setting *setting, const cJSON *value,
-		       struct dnsf_settings *settings, struct dnsf_errors *errors)
+static int whole_number(const struct setting *setting, const cJSON *value,
+			double min, double max, uint64_t *out,
+			struct dnsf_errors *errors);
+
+/* A path setting, relative to the settings file's directory. */
+static void parse_path(const struct setting *setting, const cJSON *value,
+		       const struct dnsf_settings *settings, char **out,
+		       struct dnsf_errors *errors)
 {
 	const char *path = cJSON_GetStringValue(value);
 	if (!path || !path[0]) {
 		dnsf_errors_add(errors, "%s: must be a non-empty path", setting->key);
 		return;
 	}
-	free(settings->feed);
-	settings->feed = NULL;
+	free(*out);
+	*out = NULL;
 	if (path[0] == '/' || !strchr(settings->source, '/')) {
-		settings->feed = strdup(path);
+		*out = strdup(path);
 	} else {
 		const char *slash = strrchr(settings->source, '/');
 		int directory = (int)(slash - settings->source);
-		if (asprintf(&settings->feed, "%.*s/%s", directory,
-			     settings->source, path) < 0)
-			settings->feed = NULL;
+		if (asprintf(out, "%.*s/%s", directory, settings->source, path) < 0)
+			*out = NULL;
 	}
-	if (!settings->feed)
+	if (!*out)
 		dnsf_errors_add(errors, "%s: out of memory", setting->key);
+}
+
+static void parse_feed(const struct setting *setting, const cJSON *value,
+		       struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	parse_path(setting, value, settings, &settings->feed, errors);
+}
+
+static void parse_optout_file(const struct setting *setting, const cJSON *value,
+			      struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	parse_path(setting, value, settings, &settings->optout_file, errors);
+}
+
+/* A list of strings; each is checked later by the opt-out builder. */
+static void parse_optout_networks(const struct setting *setting, const cJSON *value,
+				  struct dnsf_settings *settings,
+				  struct dnsf_errors *errors)
+{
+	const cJSON *item;
+	size_t count = 0;
+
+	if (!cJSON_IsArray(value)) {
+		dnsf_errors_add(errors, "%s: must be a list of networks (CIDR strings)",
+				setting->key);
+		return;
+	}
+	settings->optout_networks = calloc((size_t)cJSON_GetArraySize(value) + 1,
+					   sizeof(char *));
+	if (!settings->optout_networks) {
+		dnsf_errors_add(errors, "%s: out of memory", setting->key);
+		return;
+	}
+	cJSON_ArrayForEach(item, value) {
+		const char *text = cJSON_GetStringValue(item);
+		if (!text) {
+			dnsf_errors_add(errors, "%s[%zu]: must be a string", setting->key, count);
+			text = "";
+		}
+		settings->optout_networks[count] = strdup(text);
+		if (!settings->optout_networks[count])
+			dnsf_errors_add(errors, "%s: out of memory", setting->key);
+		count++;
+	}
+	settings->optout_network_count = count;
+}
+
+static void parse_watch_interval(const struct setting *setting, const cJSON *value,
+				 struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	uint64_t seconds;
+	if (whole_number(setting, value, 0, 86400, &seconds, errors))
+		settings->watch_interval = (uint32_t)seconds;
 }
 
 static void parse_sinkhole_a(const struct setting *setting, const cJSON *value,
@@ -172,6 +230,9 @@ static const struct setting settings_table[] = {
 	{ "mode", parse_mode },
 	{ "ede", parse_ede },
 	{ "match-cname", parse_match_cname },
+	{ "optout.networks", parse_optout_networks },
+	{ "optout.file", parse_optout_file },
+	{ "watch-interval", parse_watch_interval },
 	{ "limits.feed-bytes", parse_max_bytes },
 	{ "limits.feed-entries", parse_max_entries },
 	{ "limits.feed-names", parse_max_names },
@@ -232,6 +293,7 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 	settings->ttl = 60;
 	settings->ede = 1;
 	settings->match_cname = 1;
+	settings->watch_interval = 5;
 	settings->feed_max_bytes = (uint64_t)256 << 20;
 	settings->feed_max_entries = 1000000;
 	settings->feed_max_names = 5000000;
@@ -295,5 +357,9 @@ void dnsf_settings_free(struct dnsf_settings *settings)
 {
 	free(settings->source);
 	free(settings->feed);
+	free(settings->optout_file);
+	for (size_t i = 0; i < settings->optout_network_count; i++)
+		free(settings->optout_networks[i]);
+	free(settings->optout_networks);
 	memset(settings, 0, sizeof(*settings));
 }

@@ -1,0 +1,144 @@
+/*
+ * glue.h - what the files of the Unbound glue share. Only the glue
+ * includes Unbound's headers; everything here is hidden in the .so.
+ *
+ * Threads: init and deinit run in Unbound's main thread with no worker
+ * running; operate and the cache callback run in worker threads; the
+ * watcher thread (watcher.c) is the only writer of the published index and
+ * opt-out set. Workers read them inside a grace section (struct feed_view) and
+ * never keep a pointer past it.
+ */
+#ifndef DNSFILTER_GLUE_H
+#define DNSFILTER_GLUE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "dnsfilter/cidr.h"
+#include "dnsfilter/feed.h"
+#include "dnsfilter/grace.h"
+#include "dnsfilter/settings.h"
+
+struct module_env;
+struct module_qstate;
+struct comm_reply;
+struct query_info;
+struct reply_info;
+struct edns_data;
+struct edns_option;
+struct regional;
+struct timeval;
+
+/** What identifies a version of a file: a rename or a rewrite changes it. */
+struct file_version {
+	/** 0 when the file could not be stat'ed */
+	int exists;
+	/** device, inode, size and times */
+	dev_t device;
+	ino_t inode;
+	off_t size;
+	struct timespec modified, changed;
+};
+
+/** The module's state, shared by all threads. */
+struct dnsfilter_env {
+	/** settings in force (fixed until the next init) */
+	struct dnsf_settings settings;
+	/** readers of index and optout */
+	struct dnsf_grace *grace;
+	/** the feed's index, swapped by the watcher */
+	_Atomic(struct dnsf_index *) index;
+	/** the opted-out networks (NULL: none), swapped by the watcher */
+	_Atomic(struct dnsf_cidr_set *) optout;
+	/** 1 when EDE is attached (the module's and Unbound's ede both on) */
+	int ede;
+	/** feed loads refused since init */
+	_Atomic uint64_t feed_failures;
+	/** opt-out loads refused since init */
+	_Atomic uint64_t optout_failures;
+
+	/** the watcher: lock guards stopping; wake interrupts its sleep */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;
+	int watcher_running;
+	pthread_t watcher;
+	/** the versions of the files in force (watcher only) */
+	struct file_version feed_version, optout_version;
+};
+
+/** A reader's view of the published data, for one grace section. */
+struct feed_view {
+	const struct dnsfilter_env *state;
+	const struct dnsf_index *index;
+	const struct dnsf_cidr_set *optout;
+	struct dnsf_grace_section section;
+};
+
+/** Open a view (enter a grace section and load the pointers). */
+void view_open(const struct dnsfilter_env *state, struct feed_view *view);
+/** Close it; its pointers are invalid afterwards. */
+void view_close(struct feed_view *view);
+
+/** Is this client opted out? */
+int view_client_opted_out(const struct feed_view *view, const struct comm_reply *client);
+
+/** The feed's decision for a wire name at a time; key is filled in. */
+void view_decide(const struct feed_view *view, const uint8_t *name, size_t length,
+		 int64_t now, struct dnsf_decision *decision, struct dnsf_key *key);
+
+/**
+ * The first name of an answer's alias chain (owners and targets of its
+ * CNAME/DNAME records, owners of what follows) that the feed blocks or
+ * monitors; allowed names are skipped. @return its verdict, or NONE.
+ */
+enum dnsf_verdict view_chain_decision(const struct feed_view *view, const struct reply_info *rep,
+				      int64_t now, struct dnsf_decision *decision);
+
+/** The target of a CNAME or DNAME rrset, or NULL. */
+const uint8_t *dnsfilter_alias_target(const void *rrset, size_t *length);
+
+/** Remove a question's message cache entries (both AAAA hash variants). */
+void dnsfilter_remove_cached(struct module_env *env, const uint8_t *name, size_t length,
+			     uint16_t qtype, uint16_t qclass);
+
+/** Read a file's version. */
+void file_version_read(const char *path, struct file_version *version);
+/** Same version? */
+int file_version_same(const struct file_version *a, const struct file_version *b);
+
+/**
+ * Load the feed named in the settings; errors are logged.
+ * @return the index, or NULL when the feed was refused.
+ */
+struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings);
+
+/**
+ * Build the opt-out set from the settings' networks and file; errors are
+ * logged. *set is NULL when there are no networks at all.
+ * @return 1 on success, 0 when refused.
+ */
+int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr_set **set);
+
+/** Start the watcher thread (when watch-interval > 0). @return 1 on success. */
+int dnsfilter_watcher_start(struct dnsfilter_env *state);
+/** Stop and join it; safe when it never started. */
+void dnsfilter_watcher_stop(struct dnsfilter_env *state);
+
+/** Remove cached answers that the published feed now blocks or monitors
+ * (init only: no worker may run). */
+void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter_env *state);
+
+/** The reply_cache callback (see cache.c); cb_arg is the state. */
+int dnsfilter_on_cache_answer(struct query_info *qinfo, struct module_qstate *qstate,
+			      struct reply_info *rep, int rcode, struct edns_data *edns,
+			      struct edns_option **opt_list_out, struct comm_reply *repinfo,
+			      struct regional *region, struct timeval *start_time, int id,
+			      void *cb_arg);
+
+/** Log every message of an error list, one line each. */
+void dnsfilter_log_errors(const char *what, const struct dnsf_errors *errors);
+
+#endif

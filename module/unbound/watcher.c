@@ -1,0 +1,248 @@
+/*
+ * watcher.c - loading the feed and the opt-out networks, and the watcher
+ * thread that reloads them when their files change.
+ *
+ * A new version is parsed and built on the watcher thread, off the query
+ * path, then published with an atomic exchange; the old one is freed after
+ * a grace period in which every resolver thread has left the section in
+ * which it might use it. A file that fails validation leaves the current
+ * data in force; the failure is logged and counted, and the file is tried
+ * again only when it changes.
+ */
+#include "config.h"
+
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "glue.h"
+
+void dnsfilter_log_errors(const char *what, const struct dnsf_errors *errors)
+{
+	for (size_t i = 0; i < errors->count_kept; i++)
+		log_err("dnsfilter: %s: %s", what, errors->messages[i]);
+	if (errors->count > errors->count_kept)
+		log_err("dnsfilter: %s: and %zu more errors", what,
+			errors->count - errors->count_kept);
+}
+
+void file_version_read(const char *path, struct file_version *version)
+{
+	struct stat info;
+
+	memset(version, 0, sizeof(*version));
+	if (stat(path, &info) != 0)
+		return;
+	version->exists = 1;
+	version->device = info.st_dev;
+	version->inode = info.st_ino;
+	version->size = info.st_size;
+	version->modified = info.st_mtim;
+	version->changed = info.st_ctim;
+}
+
+int file_version_same(const struct file_version *a, const struct file_version *b)
+{
+	return a->exists == b->exists && a->device == b->device &&
+	       a->inode == b->inode && a->size == b->size &&
+	       a->modified.tv_sec == b->modified.tv_sec &&
+	       a->modified.tv_nsec == b->modified.tv_nsec &&
+	       a->changed.tv_sec == b->changed.tv_sec &&
+	       a->changed.tv_nsec == b->changed.tv_nsec;
+}
+
+struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings)
+{
+	struct dnsf_feed_limits limits = {
+		.max_bytes = settings->feed_max_bytes,
+		.max_entries = settings->feed_max_entries,
+		.max_names = settings->feed_max_names,
+	};
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_index *index = dnsf_index_from_file(settings->feed, &limits, &errors);
+
+	if (!index) {
+		dnsfilter_log_errors(settings->feed, &errors);
+		log_err("dnsfilter: %s: feed rejected (%zu error%s)", settings->feed,
+			errors.count, errors.count == 1 ? "" : "s");
+	}
+	dnsf_errors_clear(&errors);
+	return index;
+}
+
+int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr_set **set)
+{
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_cidr_builder *builder;
+	int ok = 1;
+
+	*set = NULL;
+	if (settings->optout_network_count == 0 && !settings->optout_file)
+		return 1;
+	builder = dnsf_cidr_builder_new(DNSF_CIDR_DEFAULT_MAX_PREFIXES);
+	if (!builder) {
+		log_err("dnsfilter: out of memory building the opt-out set");
+		return 0;
+	}
+	ok &= dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,
+					 settings->optout_network_count, "optout.networks",
+					 &errors);
+	if (settings->optout_file)
+		ok &= dnsf_cidr_builder_add_file(builder, settings->optout_file, &errors);
+	if (!ok) {
+		dnsf_cidr_builder_free(builder);
+		dnsfilter_log_errors(settings->optout_file ? settings->optout_file : "optout",
+				     &errors);
+		log_err("dnsfilter: opt-out networks rejected (%zu error%s)", errors.count,
+			errors.count == 1 ? "" : "s");
+		dnsf_errors_clear(&errors);
+		return 0;
+	}
+	*set = dnsf_cidr_set_build(builder, &errors);
+	if (!*set)
+		dnsfilter_log_errors("optout", &errors);
+	dnsf_errors_clear(&errors);
+	return *set != NULL;
+}
+
+/* Publish a new index; the old one is freed once no reader can hold it. */
+static void publish_index(struct dnsfilter_env *state, struct dnsf_index *index)
+{
+	struct dnsf_index *old = atomic_exchange(&state->index, index);
+	dnsf_grace_wait(state->grace);
+	dnsf_index_free(old);
+}
+
+static void publish_optout(struct dnsfilter_env *state, struct dnsf_cidr_set *set)
+{
+	struct dnsf_cidr_set *old = atomic_exchange(&state->optout, set);
+	dnsf_grace_wait(state->grace);
+	dnsf_cidr_set_free(old);
+}
+
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) +
+	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static void check_feed(struct dnsfilter_env *state)
+{
+	struct file_version version;
+	struct timespec start;
+	struct dnsf_index *index;
+
+	file_version_read(state->settings.feed, &version);
+	if (file_version_same(&version, &state->feed_version))
+		return;
+	/* The version is read before the file: a change during the load
+	 * shows up at the next check. */
+	state->feed_version = version;
+	if (!version.exists) {
+		log_err("dnsfilter: %s: %s; the loaded feed stays in force",
+			state->settings.feed, strerror(errno));
+		atomic_fetch_add(&state->feed_failures, 1);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	index = dnsfilter_load_feed(&state->settings);
+	if (!index) {
+		log_err("dnsfilter: %s: the loaded feed stays in force", state->settings.feed);
+		atomic_fetch_add(&state->feed_failures, 1);
+		return;
+	}
+	publish_index(state, index);
+	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
+		 "loaded in %.3f s", state->settings.feed,
+		 (unsigned long long)index->serial, index->entry_count,
+		 index->exact_count + index->wildcard_count, seconds_since(&start));
+}
+
+static void check_optout(struct dnsfilter_env *state)
+{
+	struct file_version version;
+	struct dnsf_cidr_set *set;
+
+	if (!state->settings.optout_file)
+		return;
+	file_version_read(state->settings.optout_file, &version);
+	if (file_version_same(&version, &state->optout_version))
+		return;
+	state->optout_version = version;
+	if (!dnsfilter_load_optout(&state->settings, &set)) {
+		log_err("dnsfilter: %s: the opt-out networks in force stay",
+			state->settings.optout_file);
+		atomic_fetch_add(&state->optout_failures, 1);
+		return;
+	}
+	publish_optout(state, set);
+	log_info("dnsfilter: %s: new opt-out networks in force: %zu prefixes",
+		 state->settings.optout_file, set ? dnsf_cidr_set_prefix_count(set) : 0);
+}
+
+static void *watcher_main(void *argument)
+{
+	struct dnsfilter_env *state = argument;
+
+	pthread_mutex_lock(&state->lock);
+	while (!state->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += state->settings.watch_interval;
+		while (!state->stopping &&
+		       pthread_cond_timedwait(&state->wake, &state->lock, &until) == 0)
+			; /* woken without a stop: keep sleeping until the deadline */
+		if (state->stopping)
+			break;
+		pthread_mutex_unlock(&state->lock);
+		check_feed(state);
+		check_optout(state);
+		pthread_mutex_lock(&state->lock);
+	}
+	pthread_mutex_unlock(&state->lock);
+	return NULL;
+}
+
+int dnsfilter_watcher_start(struct dnsfilter_env *state)
+{
+	pthread_condattr_t attributes;
+
+	file_version_read(state->settings.feed, &state->feed_version);
+	if (state->settings.optout_file)
+		file_version_read(state->settings.optout_file, &state->optout_version);
+	if (state->settings.watch_interval == 0)
+		return 1;
+	pthread_condattr_init(&attributes);
+	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+	pthread_cond_init(&state->wake, &attributes);
+	pthread_condattr_destroy(&attributes);
+	pthread_mutex_init(&state->lock, NULL);
+	state->stopping = 0;
+	if (pthread_create(&state->watcher, NULL, watcher_main, state) != 0) {
+		log_err("dnsfilter: cannot start the watcher thread: %s", strerror(errno));
+		pthread_cond_destroy(&state->wake);
+		pthread_mutex_destroy(&state->lock);
+		return 0;
+	}
+	state->watcher_running = 1;
+	return 1;
+}
+
+void dnsfilter_watcher_stop(struct dnsfilter_env *state)
+{
+	if (!state->watcher_running)
+		return;
+	pthread_mutex_lock(&state->lock);
+	state->stopping = 1;
+	pthread_cond_signal(&state->wake);
+	pthread_mutex_unlock(&state->lock);
+	pthread_join(state->watcher, NULL);
+	pthread_cond_destroy(&state->wake);
+	pthread_mutex_destroy(&state->lock);
+	state->watcher_running = 0;
+}
