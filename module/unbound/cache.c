@@ -1,15 +1,11 @@
 /*
- * cache.c - keeping Unbound's message cache from answering for listed names.
+ * cache.c - removing cached answers that the feed in force blocks or
+ * monitors: their name, or a name of their alias chain, is listed.
  *
- * Unbound answers from its message cache before any module runs. Every
- * answer from the cache passes dnsfilter_on_cache_answer: a cached answer
- * whose name or alias chain the feed now blocks or monitors is declined,
- * and Unbound then resolves the query through the modules, where this
- * module answers it. That covers a name listed by a new feed (hot or by
- * reload), an entry whose start has come, and a chain that now leads to a
- * listed name, with no window and no lock. At load, the matching entries
- * are also removed (dnsfilter_purge_cache), which frees their memory and
- * keeps serve-expired away from them.
+ * Called at init (no worker running; after reload_keep_cache the cache
+ * holds the old feed's answers) and from a worker thread after the feed
+ * or an entry's window changed (purge.c). Removal, not expiry, so
+ * serve-expired cannot bring them back.
  */
 #include "config.h"
 
@@ -28,35 +24,6 @@
 #include <time.h>
 
 #include "glue.h"
-
-int dnsfilter_on_cache_answer(struct query_info *qinfo, struct module_qstate *qstate,
-			      struct reply_info *rep, int rcode, struct edns_data *edns,
-			      struct edns_option **opt_list_out, struct comm_reply *repinfo,
-			      struct regional *region, struct timeval *start_time, int id,
-			      void *cb_arg)
-{
-	const struct dnsfilter_env *state = cb_arg;
-	int64_t now = start_time ? (int64_t)start_time->tv_sec : (int64_t)time(NULL);
-	struct dnsf_decision decision;
-	struct dnsf_key key;
-	struct feed_view view;
-	int serve = 1;
-
-	(void)qstate, (void)rcode, (void)edns, (void)opt_list_out, (void)region, (void)id;
-	if (!qinfo || qinfo->qclass != LDNS_RR_CLASS_IN)
-		return 1;
-	view_open(state, &view);
-	/* Opted-out clients get what the cache holds. */
-	if (!repinfo || !view_client_opted_out(&view, repinfo)) {
-		view_decide(&view, qinfo->qname, qinfo->qname_len, now, &decision, &key);
-		if (decision.verdict == DNSF_VERDICT_NONE && state->settings.match_cname && rep)
-			view_chain_decision(&view, rep, now, &decision);
-		serve = decision.verdict != DNSF_VERDICT_BLOCK &&
-			decision.verdict != DNSF_VERDICT_MONITOR;
-	}
-	view_close(&view);
-	return serve;
-}
 
 /* A message cache key copied out of the cache, for removal after the walk. */
 struct cached_question {

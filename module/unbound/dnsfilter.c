@@ -124,7 +124,7 @@ static int unbound_ede_enabled(struct module_env *env)
 	char *value = NULL;
 	int on = 0;
 
-	if (config_get_option_collate(env->cfg, "ede", &value) == 1 && value)
+	if (config_get_option_collate(env->cfg, "ede", &value) == 0 && value)
 		on = strcmp(value, "yes") == 0;
 	free(value);
 	return on;
@@ -179,10 +179,11 @@ int init(struct module_env *env, int id)
 		log_err("dnsfilter: %s: settings rejected; not starting", path);
 		goto fail;
 	}
-	/* The watcher notes the files' versions before they are read, so a
-	 * change while they load is picked up. */
-	if (!dnsfilter_watcher_start(state))
-		goto fail;
+	/* The files' versions are read before the files, so that a change
+	 * while they load is picked up by the watcher. */
+	file_version_read(state->settings.feed, &state->feed_version);
+	if (state->settings.optout_file)
+		file_version_read(state->settings.optout_file, &state->optout_version);
 	index = dnsfilter_load_feed(&state->settings);
 	if (!index)
 		goto fail;
@@ -191,11 +192,9 @@ int init(struct module_env *env, int id)
 		goto fail;
 	atomic_store(&state->optout, optout);
 	state->ede = state->settings.ede && unbound_ede_enabled(env);
-	if (!de->inplace_cb_register_wrapped((void *)dnsfilter_on_cache_answer,
-					     inplace_cb_reply_cache, state, env, id)) {
-		log_err("dnsfilter: cannot register the cache answer callback");
+	dnsfilter_find_self_address(state, env);
+	if (!dnsfilter_watcher_start(state))
 		goto fail;
-	}
 	de->dyn_env = state;
 	log_loaded(path, state);
 	/* After reload_keep_cache the cache holds answers of the old feed. */
@@ -217,9 +216,8 @@ void deinit(struct module_env *env, int id)
 
 	if (!state)
 		return;
-	/* Unbound unloads the module right after this: stop the watcher and
-	 * take the callback out first. */
-	de->inplace_cb_delete_wrapped(env, inplace_cb_reply_cache, id);
+	/* Unbound unloads the module right after this: free_state joins the
+	 * watcher first. */
 	free_state(state);
 	de->dyn_env = NULL;
 }
@@ -539,11 +537,12 @@ static int is_internal(const struct module_qstate *qstate)
 void operate(struct module_qstate *qstate, enum module_ev event, int id,
 	     struct outbound_entry *outbound)
 {
-	const struct dnsfilter_env *state = module_state(qstate->env, id);
+	struct dnsfilter_env *state = module_state(qstate->env, id);
 	struct dnsfilter_query *query = qstate->minfo[id];
 	struct feed_view view;
 
 	(void)outbound;
+	dnsfilter_purge_if_requested(qstate->env, state);
 	/* A state's first event is "new", or "pass" for the validator's
 	 * subqueries that start at this module. */
 	if (event == module_event_new || (event == module_event_pass && !query)) {
@@ -557,6 +556,12 @@ void operate(struct module_qstate *qstate, enum module_ev event, int id,
 		qstate->ext_state[id] = module_wait_module;
 		if (is_internal(qstate))
 			return;
+		if (dnsfilter_is_wake_query(qstate->qinfo.qname, qstate->qinfo.qname_len)) {
+			/* it did its work by reaching a worker (see purge.c) */
+			qstate->return_rcode = LDNS_RCODE_NXDOMAIN;
+			qstate->ext_state[id] = module_finished;
+			return;
+		}
 		view_open(state, &view);
 		handle_new_query(qstate, id, &view, query);
 		view_close(&view);

@@ -67,7 +67,38 @@ struct dnsfilter_env {
 	pthread_t watcher;
 	/** the versions of the files in force (watcher only) */
 	struct file_version feed_version, optout_version;
+	/** next start of an entry after the last check (watcher only) */
+	int64_t next_start;
+
+	/** cache purges asked for and done; a worker does them (purge.c) */
+	_Atomic uint64_t purge_requested, purge_done;
+	/** 1 while a worker purges */
+	_Atomic int purging;
+	/** where a query reaches this Unbound, to wake a worker for a purge */
+	struct sockaddr_storage self_address;
+	socklen_t self_address_length;
 };
+
+/** The name under which wake-up queries are asked (wire format). */
+#define DNSFILTER_WAKE_ZONE "\005purge\011dnsfilter\004arpa"
+
+/**
+ * Ask for a purge of the message cache against the feed in force, and
+ * wake a worker to do it with a query to this Unbound (watcher thread).
+ */
+void dnsfilter_request_purge(struct dnsfilter_env *state);
+
+/**
+ * In a worker: do a requested purge if there is one and no other worker is
+ * at it. Cheap when none is pending.
+ */
+void dnsfilter_purge_if_requested(struct module_env *env, struct dnsfilter_env *state);
+
+/** Is this query a wake-up query (a name below DNSFILTER_WAKE_ZONE)? */
+int dnsfilter_is_wake_query(const uint8_t *qname, size_t length);
+
+/** Find where this Unbound answers queries (init: reads env->cfg). */
+void dnsfilter_find_self_address(struct dnsfilter_env *state, struct module_env *env);
 
 /** A reader's view of the published data, for one grace section. */
 struct feed_view {
@@ -128,15 +159,8 @@ int dnsfilter_watcher_start(struct dnsfilter_env *state);
 void dnsfilter_watcher_stop(struct dnsfilter_env *state);
 
 /** Remove cached answers that the published feed now blocks or monitors
- * (init only: no worker may run). */
+ * (init, with no worker running, or a worker thread; never the watcher). */
 void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter_env *state);
-
-/** The reply_cache callback (see cache.c); cb_arg is the state. */
-int dnsfilter_on_cache_answer(struct query_info *qinfo, struct module_qstate *qstate,
-			      struct reply_info *rep, int rcode, struct edns_data *edns,
-			      struct edns_option **opt_list_out, struct comm_reply *repinfo,
-			      struct regional *region, struct timeval *start_time, int id,
-			      void *cb_arg);
 
 /** Log every message of an error list, one line each. */
 void dnsfilter_log_errors(const char *what, const struct dnsf_errors *errors);

@@ -157,6 +157,7 @@ static void check_feed(struct dnsfilter_env *state)
 		return;
 	}
 	publish_index(state, index);
+	dnsfilter_request_purge(state);
 	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
 		 "loaded in %.3f s", state->settings.feed,
 		 (unsigned long long)index->serial, index->entry_count,
@@ -185,23 +186,64 @@ static void check_optout(struct dnsfilter_env *state)
 		 state->settings.optout_file, set ? dnsf_cidr_set_prefix_count(set) : 0);
 }
 
+/* The first start of an entry after now (the watcher owns the index
+ * pointer's writes, so it may read the index without a section). */
+static int64_t next_start_after(const struct dnsfilter_env *state, int64_t now)
+{
+	const struct dnsf_index *index = atomic_load((_Atomic(struct dnsf_index *) *)&state->index);
+	int64_t next = INT64_MAX;
+
+	for (size_t i = 0; index && i < index->entry_count; i++)
+		if (index->entries[i].start > now && index->entries[i].start < next)
+			next = index->entries[i].start;
+	return next;
+}
+
+/* An entry started: cached real answers of its names must go. */
+static void check_starts(struct dnsfilter_env *state)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (now >= state->next_start) {
+		verbose(VERB_OPS, "dnsfilter: an entry started: purging the cache");
+		dnsfilter_request_purge(state);
+	}
+	state->next_start = next_start_after(state, now);
+}
+
+/* Seconds to sleep: until the next file check or the next entry start. */
+static int64_t seconds_to_sleep(const struct dnsfilter_env *state)
+{
+	int64_t sleep = state->settings.watch_interval ? state->settings.watch_interval
+						      : 3600;
+	int64_t to_start = state->next_start - (int64_t)time(NULL);
+
+	if (to_start < sleep)
+		sleep = to_start < 0 ? 0 : to_start;
+	return sleep;
+}
+
 static void *watcher_main(void *argument)
 {
 	struct dnsfilter_env *state = argument;
 
+	state->next_start = next_start_after(state, (int64_t)time(NULL));
 	pthread_mutex_lock(&state->lock);
 	while (!state->stopping) {
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += state->settings.watch_interval;
+		until.tv_sec += seconds_to_sleep(state);
 		while (!state->stopping &&
 		       pthread_cond_timedwait(&state->wake, &state->lock, &until) == 0)
 			; /* woken without a stop: keep sleeping until the deadline */
 		if (state->stopping)
 			break;
 		pthread_mutex_unlock(&state->lock);
-		check_feed(state);
-		check_optout(state);
+		if (state->settings.watch_interval) {
+			check_feed(state);
+			check_optout(state);
+		}
+		check_starts(state);
 		pthread_mutex_lock(&state->lock);
 	}
 	pthread_mutex_unlock(&state->lock);
@@ -212,11 +254,8 @@ int dnsfilter_watcher_start(struct dnsfilter_env *state)
 {
 	pthread_condattr_t attributes;
 
-	file_version_read(state->settings.feed, &state->feed_version);
-	if (state->settings.optout_file)
-		file_version_read(state->settings.optout_file, &state->optout_version);
-	if (state->settings.watch_interval == 0)
-		return 1;
+	/* The thread also runs with watch-interval 0: it purges the cache
+	 * when an entry starts. */
 	pthread_condattr_init(&attributes);
 	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
 	pthread_cond_init(&state->wake, &attributes);
