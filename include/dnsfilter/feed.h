@@ -79,12 +79,12 @@ struct dnsf_index {
 	size_t wildcard_count;
 	/** names in the allow list */
 	size_t allow_count;
-	/** the name trie; values index the rules below */
+	/** the name trie; a value is the offset of the name's rules */
 	struct dnsf_trie trie;
-	/** per stored name: its rules (see feed.c) */
-	struct dnsf_name_rules *name_rules;
-	/** rule lists: runs of [count, entry index...] */
+	/** per listed name: a header word and entry indexes (see feed.c) */
 	uint32_t *rule_lists;
+	/** words in rule_lists */
+	size_t rule_words;
 	/** bytes held, for reporting */
 	size_t memory_bytes;
 };

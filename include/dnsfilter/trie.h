@@ -16,8 +16,10 @@
  *
  * Node layout in the arena (nodes 4-byte aligned), in the order a lookup
  * reads it, so a small node is one cache line:
- *   header (bitmap, has_value, skip_length) | uint32 value (if it has one)
- *   | uint8 skip[skip_length] | pad to 4 | uint32 child offsets[popcount]
+ *   header (flags, skip_length: 4 bytes) | uint64 bitmap (if it has children)
+ *   | uint32 value (if it has one) | uint8 skip[skip_length] | pad to 4
+ *   | uint32 child offsets[popcount]
+ * A leaf (most nodes) is thus a header, its value and its skip bytes.
  * A node consumes its skip bytes; then, if it has a value, the bytes
  * consumed so far are a stored key; then the next byte selects a child,
  * and that byte is consumed on the way down.

@@ -19,18 +19,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/** Rules of one listed name; offsets into index->rule_lists, 0 = none. */
-struct dnsf_name_rules {
-	/** entries that list the name itself */
-	uint32_t exact;
-	/** entries that list "*.name" */
-	uint32_t wildcard;
-	/** ALLOW_EXACT and/or ALLOW_BELOW */
-	uint32_t allow;
-};
-
-#define ALLOW_EXACT 1u
-#define ALLOW_BELOW 2u
+/*
+ * The rules of one listed name, at the word offset its trie value gives in
+ * index->rule_lists: a header word, then the entry indexes of the entries
+ * listing the name itself, then those listing "*.name", each run in the
+ * order that decides (block first, then earliest start, then feed order).
+ * One lookup thus reads one small, contiguous record.
+ */
+#define RULES_EXACT_COUNT(header) ((header) & 0x3fffu)
+#define RULES_WILDCARD_COUNT(header) (((header) >> 14) & 0x3fffu)
+#define RULES_ALLOW_EXACT (1u << 28)
+#define RULES_ALLOW_BELOW (1u << 29)
+/** Most entries one name may have, of each kind. */
+#define RULES_MAX_COUNT 0x3fffu
 
 /** Kinds of name record, in the order they sort within one name. */
 enum record_kind {
@@ -502,76 +503,75 @@ static int sort_key_pool(struct parser *p)
 	return 1;
 }
 
+/* Write the rules of the name whose records start at records[i]; returns
+ * the index past them, or 0 when a name has too many entries. */
+static size_t write_rules(struct parser *p, size_t i, size_t *word)
+{
+	struct dnsf_index *index = p->index;
+	const struct name_record *first = &p->records[i];
+	uint32_t *header = &index->rule_lists[(*word)++];
+	uint32_t counts[2] = { 0, 0 };
+
+	*header = 0;
+	for (; i < p->record_count && same_key(p, first, &p->records[i]); i++) {
+		const struct name_record *record = &p->records[i];
+		if (record->kind == RECORD_ALLOW_EXACT) {
+			*header |= RULES_ALLOW_EXACT;
+		} else if (record->kind == RECORD_ALLOW_WILDCARD) {
+			*header |= RULES_ALLOW_BELOW;
+		} else if (i == 0 || record->kind != p->records[i - 1].kind ||
+			   record->entry != p->records[i - 1].entry ||
+			   !same_key(p, first, &p->records[i - 1])) {
+			/* the same entry listing a name twice counts once */
+			if (++counts[record->kind] > RULES_MAX_COUNT)
+				return 0;
+			index->rule_lists[(*word)++] = record->entry;
+		}
+	}
+	*header |= counts[RECORD_EXACT] | counts[RECORD_WILDCARD] << 14;
+	return i;
+}
+
 /* Turn the sorted records into rule lists and the trie. */
 static int build_index(struct parser *p)
 {
 	struct dnsf_index *index = p->index;
 	struct sort_context context = { p->keys, index->entries };
 	struct dnsf_trie_item *items;
-	size_t names = 0, rule_words = 1;
+	size_t names = 0, words = 0, name = 0, word = 0;
 
 	if (p->record_count > 0)
 		qsort_r(p->records, p->record_count, sizeof(*p->records),
 			compare_records, &context);
 	if (!sort_key_pool(p))
 		return 0;
-	for (size_t i = 0; i < p->record_count; i++) {
+	for (size_t i = 0; i < p->record_count; i++)
 		if (i == 0 || !same_key(p, &p->records[i - 1], &p->records[i]))
 			names++;
-		/* each run costs a count word, each entry a word */
-		rule_words += 2;
-	}
+	words = names + p->record_count; /* a header a name, a word a record at most */
 	items = malloc((names + 1) * sizeof(*items));
-	index->name_rules = calloc(names + 1, sizeof(*index->name_rules));
-	index->rule_lists = calloc(rule_words, sizeof(*index->rule_lists));
-	if (!items || !index->name_rules || !index->rule_lists) {
+	index->rule_lists = malloc((words + 1) * sizeof(*index->rule_lists));
+	if (!items || !index->rule_lists) {
 		free(items);
 		return 0;
 	}
-	size_t name = 0, word = 1;
-	for (size_t i = 0; i < p->record_count;) {
-		const struct name_record *first = &p->records[i];
-		struct dnsf_name_rules *rules = &index->name_rules[name];
-		items[name].key = p->keys + first->key_offset;
-		items[name].length = first->key_length;
-		items[name].value = (uint32_t)name;
-		while (i < p->record_count && same_key(p, first, &p->records[i])) {
-			const struct name_record *record = &p->records[i];
-			size_t j = i;
-			switch (record->kind) {
-			case RECORD_ALLOW_EXACT:
-				rules->allow |= ALLOW_EXACT;
-				i++;
-				continue;
-			case RECORD_ALLOW_WILDCARD:
-				rules->allow |= ALLOW_BELOW;
-				i++;
-				continue;
-			}
-			/* A run of entries of one kind. */
-			uint32_t *run = &index->rule_lists[word];
-			if (record->kind == RECORD_EXACT)
-				rules->exact = (uint32_t)word;
-			else
-				rules->wildcard = (uint32_t)word;
-			word++;
-			while (j < p->record_count && same_key(p, first, &p->records[j]) &&
-			       p->records[j].kind == record->kind) {
-				/* the same entry listing a name twice counts once */
-				if (j == i || p->records[j].entry != p->records[j - 1].entry)
-					index->rule_lists[word++] = p->records[j].entry;
-				j++;
-			}
-			*run = (uint32_t)(&index->rule_lists[word] - run - 1);
-			i = j;
+	for (size_t i = 0; i < p->record_count; name++) {
+		items[name].key = p->keys + p->records[i].key_offset;
+		items[name].length = p->records[i].key_length;
+		items[name].value = (uint32_t)word;
+		i = write_rules(p, i, &word);
+		if (i == 0) {
+			dnsf_errors_add(p->errors, "a name is listed by more than %u entries",
+					RULES_MAX_COUNT);
+			free(items);
+			return 0;
 		}
-		name++;
 	}
 	int built = dnsf_trie_build(&index->trie, items, names);
 	free(items);
-	index->memory_bytes = index->trie.arena_size +
-			      (names + 1) * sizeof(*index->name_rules) +
-			      rule_words * sizeof(*index->rule_lists) +
+	index->rule_words = word;
+	index->memory_bytes = sizeof(*index) + index->trie.arena_size +
+			      word * sizeof(*index->rule_lists) +
 			      index->entry_count * sizeof(*index->entries);
 	return built;
 }
@@ -777,22 +777,17 @@ void dnsf_index_free(struct dnsf_index *index)
 	}
 	free(index->entries);
 	free(index->generated);
-	free(index->name_rules);
 	free(index->rule_lists);
 	dnsf_trie_free(&index->trie);
 	free(index);
 }
 
-/* First active entry of a rule list, or NULL. */
+/* First active entry of a run of entry indexes, or NULL. */
 static const struct dnsf_entry *active_entry(const struct dnsf_index *index,
-					     uint32_t list, int64_t now)
+					     const uint32_t *run, uint32_t count, int64_t now)
 {
-	if (list == 0)
-		return NULL;
-	uint32_t count = index->rule_lists[list];
-	for (uint32_t i = 1; i <= count; i++) {
-		const struct dnsf_entry *entry =
-			&index->entries[index->rule_lists[list + i]];
+	for (uint32_t i = 0; i < count; i++) {
+		const struct dnsf_entry *entry = &index->entries[run[i]];
 		if (entry->start <= now && now < entry->end)
 			return entry;
 	}
@@ -809,10 +804,10 @@ void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *ke
 	memset(decision, 0, sizeof(*decision));
 	/* Allow beats everything: the name itself, or "*." of a parent. */
 	for (size_t i = 0; i < count; i++) {
-		const struct dnsf_name_rules *rules = &index->name_rules[matches[i].value];
+		uint32_t header = index->rule_lists[matches[i].value];
 		int exact = matches[i].length == key->length;
-		if ((exact && (rules->allow & ALLOW_EXACT)) ||
-		    (!exact && (rules->allow & ALLOW_BELOW))) {
+		if ((exact && (header & RULES_ALLOW_EXACT)) ||
+		    (!exact && (header & RULES_ALLOW_BELOW))) {
 			decision->verdict = DNSF_VERDICT_ALLOW;
 			decision->match_length = matches[i].length;
 			return;
@@ -820,10 +815,13 @@ void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *ke
 	}
 	/* Longest first: the name itself, then "*." of ever shorter parents. */
 	for (size_t i = count; i-- > 0;) {
-		const struct dnsf_name_rules *rules = &index->name_rules[matches[i].value];
+		const uint32_t *rules = &index->rule_lists[matches[i].value];
+		uint32_t exact_count = RULES_EXACT_COUNT(rules[0]);
 		int exact = matches[i].length == key->length;
-		const struct dnsf_entry *entry =
-			active_entry(index, exact ? rules->exact : rules->wildcard, now);
+		const struct dnsf_entry *entry = exact ?
+			active_entry(index, rules + 1, exact_count, now) :
+			active_entry(index, rules + 1 + exact_count,
+				     RULES_WILDCARD_COUNT(rules[0]), now);
 		if (entry) {
 			decision->verdict = entry->action == DNSF_ACTION_MONITOR ?
 				DNSF_VERDICT_MONITOR : DNSF_VERDICT_BLOCK;

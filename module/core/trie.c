@@ -9,18 +9,18 @@
 
 /** Node header; the variable parts follow (see trie.h). */
 struct trie_node {
-	/** bit c set: a child for the byte whose symbol is c; two halves so
-	 * that nodes need only 4-byte alignment */
-	uint32_t bitmap_low, bitmap_high;
-	/** 1 when a key ends at this node */
-	uint8_t has_value;
+	/** NODE_VALUE: a key ends here; NODE_CHILDREN: a bitmap follows */
+	uint8_t flags;
 	/** bytes of compressed path consumed at this node */
 	uint8_t skip_length;
 	/** unused, zero */
 	uint16_t reserved;
 };
 
-_Static_assert(sizeof(struct trie_node) == 12, "node header is 12 bytes");
+_Static_assert(sizeof(struct trie_node) == 4, "node header is 4 bytes");
+
+#define NODE_VALUE 1u
+#define NODE_CHILDREN 2u
 
 #define ROOT_OFFSET 0
 /** Symbol of bytes outside the alphabet: never a child. */
@@ -48,9 +48,11 @@ static const uint8_t symbol_of[256] = {
 };
 #undef NS
 
+/* Layout after the header: [bitmap: 2 words if it has children]
+ * [value: 1 word if it has one] [skip bytes] [pad to 4] [child offsets]. */
 static size_t node_size(size_t has_value, size_t children, size_t skip)
 {
-	size_t size = sizeof(struct trie_node) + 4 * has_value + skip;
+	size_t size = sizeof(struct trie_node) + (children ? 8 : 0) + 4 * has_value + skip;
 	size = (size + 3) & ~(size_t)3;
 	return size + 4 * children;
 }
@@ -60,24 +62,32 @@ static const struct trie_node *node_at(const uint8_t *arena, uint32_t offset)
 	return (const struct trie_node *)(const void *)(arena + offset);
 }
 
-static uint64_t node_bitmap(const struct trie_node *node)
+static const uint32_t *node_words(const struct trie_node *node)
 {
-	return (uint64_t)node->bitmap_high << 32 | node->bitmap_low;
+	return (const uint32_t *)(const void *)(node + 1);
 }
 
-static const uint8_t *node_skip(const struct trie_node *node)
+static uint64_t node_bitmap(const struct trie_node *node)
 {
-	return (const uint8_t *)(node + 1) + 4 * node->has_value;
+	if (!(node->flags & NODE_CHILDREN))
+		return 0;
+	return (uint64_t)node_words(node)[1] << 32 | node_words(node)[0];
 }
 
 static uint32_t node_value(const struct trie_node *node)
 {
-	return *(const uint32_t *)(const void *)(node + 1);
+	return node_words(node)[node->flags & NODE_CHILDREN ? 2 : 0];
+}
+
+static const uint8_t *node_skip(const struct trie_node *node)
+{
+	size_t words = (node->flags & NODE_CHILDREN ? 2 : 0) + (node->flags & NODE_VALUE);
+	return (const uint8_t *)(node_words(node) + words);
 }
 
 static const uint32_t *node_children(const struct trie_node *node)
 {
-	size_t offset = sizeof(*node) + 4 * node->has_value + node->skip_length;
+	size_t offset = (size_t)(node_skip(node) - (const uint8_t *)node) + node->skip_length;
 	offset = (offset + 3) & ~(size_t)3;
 	return (const uint32_t *)(const void *)((const uint8_t *)node + offset);
 }
@@ -151,12 +161,15 @@ static int build_node(struct builder *b, size_t first, size_t last,
 		return 0;
 	{
 		struct trie_node *node = (struct trie_node *)(void *)(b->arena + offset);
-		node->bitmap_low = (uint32_t)bitmap;
-		node->bitmap_high = (uint32_t)(bitmap >> 32);
-		node->has_value = (uint8_t)has_value;
+		uint32_t *words = (uint32_t *)(void *)(node + 1);
+		node->flags = (uint8_t)((has_value ? NODE_VALUE : 0) | (children ? NODE_CHILDREN : 0));
 		node->skip_length = (uint8_t)skip;
+		if (children) {
+			*words++ = (uint32_t)bitmap;
+			*words++ = (uint32_t)(bitmap >> 32);
+		}
 		if (has_value)
-			*(uint32_t *)(void *)(node + 1) = items[first].value;
+			*words = items[first].value;
 		memcpy((uint8_t *)node_skip(node), items[first].key + depth, skip);
 	}
 	/* Children in byte order, which is symbol order; the arena may move,
@@ -249,7 +262,7 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key,
 			if (skip[i] != key[pos + i])
 				return found;
 		pos += skip_length;
-		if (node->has_value && found < max_matches) {
+		if ((node->flags & NODE_VALUE) && found < max_matches) {
 			matches[found].value = node_value(node);
 			matches[found].length = (uint32_t)pos;
 			found++;
@@ -277,13 +290,13 @@ static int check_node(const struct dnsf_trie *trie, uint32_t offset,
 	const struct trie_node *node = node_at(trie->arena, offset);
 	uint64_t bitmap = node_bitmap(node);
 	size_t children = (size_t)__builtin_popcountll(bitmap);
-	if (offset + node_size(node->has_value, children, node->skip_length) >
-	    trie->arena_size) {
+	int has_value = (node->flags & NODE_VALUE) != 0;
+	if (offset + node_size(has_value, children, node->skip_length) > trie->arena_size) {
 		*why = "node extends past the arena";
 		return 0;
 	}
-	if (node->has_value > 1 || node->reserved != 0 ||
-	    (bitmap >> NO_SYMBOL) != 0) {
+	if ((node->flags & ~(NODE_VALUE | NODE_CHILDREN)) || node->reserved != 0 ||
+	    (bitmap >> NO_SYMBOL) != 0 || ((node->flags & NODE_CHILDREN) && !children)) {
 		*why = "bad node header";
 		return 0;
 	}
@@ -297,15 +310,15 @@ static int check_node(const struct dnsf_trie *trie, uint32_t offset,
 			*why = "skip byte outside the alphabet";
 			return 0;
 		}
-	if (!node->has_value && children == 0) {
+	if (!has_value && children == 0) {
 		*why = "leaf without a value";
 		return 0;
 	}
-	if (!is_root && !node->has_value && children < 2) {
+	if (!is_root && !has_value && children < 2) {
 		*why = "needless node: no value and a single child";
 		return 0;
 	}
-	*keys += node->has_value;
+	*keys += (size_t)has_value;
 	*nodes += 1;
 	for (size_t i = 0; i < children; i++) {
 		if (node_children(node)[i] <= offset) {
