@@ -104,7 +104,9 @@ class Answer:
     rcode: "NOERROR", "NXDOMAIN", ...; flags: set of "qr aa tc rd ra ad cd"
     present; question: (name as echoed, class, type) or None; answer,
     authority, additional: lists of RR (ttl an int, type upper case, rdata the
-    rest of the line); edns: the EDNS pseudosection lines; text: kdig's output.
+    rest of the line); edns: the EDNS pseudosection lines; ede: list of
+    (info code, extra text or None) from the EDE options kdig printed (with
+    +edns); text: kdig's output.
     """
 
     def __init__(self, text):
@@ -116,6 +118,7 @@ class Answer:
         self.authority = []
         self.additional = []
         self.edns = []
+        self.ede = []
         self._parse(text)
 
     def _parse(self, text):
@@ -144,6 +147,12 @@ class Answer:
                 continue
             if section == "EDNS" and line.startswith(";;"):
                 self.edns.append(line[2:].strip())
+                # kdig 3.2: "EDE: 15 (Blocked): 'extra text'"; no text part
+                # when the option has none.
+                m = re.match(r"EDE: (\d+)(?: \([^)]*\))?(?:: '(.*)')?$",
+                             line[2:].strip())
+                if m:
+                    self.ede.append((int(m.group(1)), m.group(2)))
                 continue
             if line.startswith(";"):
                 section = None if line.startswith(";; Received") else section
@@ -313,11 +322,14 @@ class WorkDir:
 
 
 class Nsd:
-    """NSD on 127.0.0.1:<free port> serving zones {name: zone text}."""
+    """NSD on 127.0.0.1:<free port> serving zones {name: zone text}.
+    extra: more "server:" lines (e.g. "rrl-ratelimit: 0" for load tests:
+    Debian's NSD rate-limits by default)."""
 
-    def __init__(self, workdir, zones):
+    def __init__(self, workdir, zones, extra=()):
         self.workdir = workdir
         self.zones = dict(zones)
+        self.extra = list(extra)
         self.port = free_port()
         self.process = None
         self.conf = workdir.file("nsd.conf")
@@ -340,6 +352,9 @@ class Nsd:
             '\tpidfile: "%s/nsd.pid"' % d,
             '\tlogfile: "%s"' % self.log,
             "\tverbosity: 1",
+        ]
+        lines += ["\t" + line for line in self.extra]
+        lines += [
             "remote-control:",
             "\tcontrol-enable: no",
         ]
@@ -393,14 +408,18 @@ class Unbound:
     settings: dict/str written to dnsfilter.json (None: no file); feed:
     dict/str written to feed.json (None: no file). DNSFILTER_CONF points at
     dnsfilter.json unless conf_env is False (then the module must find it in
-    Unbound's directory: the work dir). extra: more "server:" lines.
+    Unbound's directory: the work dir). extra: more "server:" lines (e.g.
+    a "trust-anchor: ..." line). domain_insecure: mark test. and the stub
+    zones domain-insecure (the default); False leaves the validator really
+    validating the zones that have a trust anchor.
     """
 
     def __init__(self, workdir, stubs, settings=None, feed=None, module=True,
-                 conf_env=True, extra=(), name="unbound"):
+                 conf_env=True, extra=(), name="unbound", domain_insecure=True):
         self.workdir = workdir
         self.stubs = dict(stubs)  # zone -> port
         self.module = module
+        self.domain_insecure = domain_insecure
         self.conf_env = conf_env
         self.extra = list(extra)
         self.name = name
@@ -436,11 +455,13 @@ class Unbound:
             "\tdo-not-query-localhost: no",
             "\tharden-referral-path: no",
             '\tlocal-zone: "test." nodefault',
-            '\tdomain-insecure: "test"',
         ]
+        if self.domain_insecure:
+            lines += ['\tdomain-insecure: "test"']
         lines += ["\t" + line for line in self.extra]
-        for zone, port in self.stubs.items():
-            lines += ["\tdomain-insecure: \"%s\"" % zone]
+        if self.domain_insecure:
+            for zone in self.stubs:
+                lines += ["\tdomain-insecure: \"%s\"" % zone]
         for zone, port in self.stubs.items():
             lines += ["stub-zone:", '\tname: "%s"' % zone,
                       "\tstub-addr: %s@%d" % (LOOPBACK, port)]
@@ -462,6 +483,12 @@ class Unbound:
         env.pop("DNSFILTER_CONF", None)
         if self.conf_env and self.settings_path:
             env["DNSFILTER_CONF"] = self.settings_path
+        # A module built with ASan+UBSan needs the sanitizer runtime in
+        # Unbound (which is not built with it): scripts/test's asan runs.
+        preload = os.environ.get("DNSFILTER_UNBOUND_PRELOAD")
+        if preload:
+            env["LD_PRELOAD"] = preload
+            env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         self.process = Process([tool("unbound"), "-d", "-c", self.conf],
                                self.workdir.file("%s.out" % self.name), env=env)
         return self
@@ -528,10 +555,138 @@ class Unbound:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
             universal_newlines=True)
 
+    def write_feed(self, document):
+        """Replace feed.json (atomically: write aside, rename) with a
+        document (dict or text). The module reads it at its next load."""
+        path = self.workdir.file("feed.json")
+        aside = self.workdir.write("feed.json.new", document)
+        os.replace(aside, path)
+        self.feed_path = path
+        return path
+
+    def loads(self):
+        """The module's 'dnsfilter: ... feed ...: N entries' lines, one per
+        load (start and each reload)."""
+        return self.log_lines(r"dnsfilter: .*: feed .*: \d+ entries")
+
+    def reload(self, keep_cache=True, timeout=START_TIMEOUT):
+        """unbound-control reload_keep_cache (or reload); wait (bounded)
+        until the module has loaded again and Unbound answers. Return the
+        control command's output; AssertionError-like RuntimeError if the
+        reload does not complete."""
+        before = len(self.loads())
+        result = self.control("reload_keep_cache" if keep_cache else "reload",
+                              timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError("unbound-control reload failed:\n%s\n%s" % (
+                result.stdout, _tail(self.output())))
+        zone = next(iter(self.stubs))
+        if not wait_until(lambda: len(self.loads()) > before and self._answers(zone),
+                          timeout):
+            raise RuntimeError("no module load after reload in %ss:\n%s" % (
+                timeout, _tail(self.output())))
+        return result.stdout
+
+    def reload_feed(self, document, keep_cache=True):
+        """write_feed then reload (keeping the cache by default)."""
+        self.write_feed(document)
+        return self.reload(keep_cache=keep_cache)
+
+    def log_size(self):
+        """The log file's size now: a mark for log_since."""
+        try:
+            return os.path.getsize(self.log)
+        except OSError:
+            return 0
+
+    def log_since(self, mark):
+        """The log file's text after a log_size mark."""
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(mark)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def purges(self, text=None):
+        """The module's cache purge lines as (examined, removed, ms), in log
+        order (one per load, and one per purge the module runs otherwise),
+        of text (default: the whole log)."""
+        found = []
+        lines = self.output().splitlines() if text is None else text.splitlines()
+        for line in lines:
+            m = re.search(r"dnsfilter: cache purge: (\d+) cached answers examined, "
+                          r"(\d+) removed, ([0-9.]+) ms", line)
+            if m:
+                found.append((int(m.group(1)), int(m.group(2)), float(m.group(3))))
+        return found
+
+    def dump_cache(self):
+        """unbound-control dump_cache, parsed (a CacheDump)."""
+        result = self.control("dump_cache", timeout=60)
+        if result.returncode != 0:
+            raise RuntimeError("dump_cache failed:\n" + result.stdout)
+        return CacheDump(result.stdout)
+
     def stop(self):
-        if self.process:
-            return self.process.stop()
-        return None
+        if not self.process:
+            return None
+        code = self.process.stop()
+        # Under the sanitizers a memory error or leak in the module fails
+        # the test that ran this Unbound.
+        if os.environ.get("DNSFILTER_UNBOUND_PRELOAD"):
+            report = self.process.output()
+            if "Sanitizer" in report and ("ERROR:" in report or "runtime error" in report):
+                raise AssertionError("sanitizer report from Unbound with the module:\n"
+                                     + _tail(report, 60))
+        return code
+
+
+class CacheDump:
+    """unbound-control dump_cache output (which leaves out expired entries).
+
+    rrsets: RR tuples of the rrset cache; messages: (qname lower case with
+    the final dot, class, type) of each message cache entry; text: the whole
+    output."""
+
+    def __init__(self, text):
+        self.text = text
+        self.rrsets = []
+        self.messages = []
+        section = None
+        for line in text.splitlines():
+            if line.startswith("START_"):
+                section = line[len("START_"):]
+                continue
+            if line.startswith("END_"):
+                section = None
+                continue
+            if section == "RRSET_CACHE" and line and not line.startswith(";"):
+                fields = line.split(None, 4)
+                if len(fields) >= 4:
+                    self.rrsets.append(RR(fields[0].lower(), int(fields[1]), fields[2],
+                                          fields[3].upper(),
+                                          fields[4].strip() if len(fields) > 4 else ""))
+            elif section == "MSG_CACHE" and line.startswith("msg "):
+                fields = line.split()
+                self.messages.append((fields[1].lower(), fields[2], fields[3].upper()))
+
+    @staticmethod
+    def _fqdn(name):
+        name = name.lower()
+        return name if name.endswith(".") else name + "."
+
+    def has_message(self, name, qtype=None):
+        """A message cache entry for name (and qtype, if given)."""
+        name = self._fqdn(name)
+        return any(qname == name and (qtype is None or rtype == qtype.upper())
+                   for qname, _, rtype in self.messages)
+
+    def rrsets_of(self, name, rrtype=None):
+        """The rrset cache RRs owned by name (of rrtype, if given)."""
+        name = self._fqdn(name)
+        return [rr for rr in self.rrsets
+                if rr.owner == name and (rrtype is None or rr.type == rrtype.upper())]
 
 
 # ---------------------------------------------------------------------------
@@ -553,6 +708,36 @@ def zone_text(origin, records, ttl=300):
         owner, rest = record.split(None, 1)
         lines.append("%s IN %s" % (owner, rest))
     return "\n".join(lines) + "\n"
+
+
+def sign_zone(workdir, origin, text):
+    """Sign zone text for origin with a fresh ECDSA P-256 KSK and ZSK
+    (ldns-keygen, ldns-signzone, in workdir/keys-<origin>). Return
+    (signed zone text, DS record line of the KSK) - the DS line, after
+    "trust-anchor: ", makes Unbound validate the zone."""
+    origin = origin.rstrip(".") + "."
+    folder = workdir.file("keys-" + origin.rstrip("."))
+    os.makedirs(folder, exist_ok=True)
+
+    def run(*argv):
+        proc = subprocess.run(list(argv), cwd=folder, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True,
+                              timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed:\n%s" % (" ".join(argv), proc.stdout))
+        return proc.stdout.strip()
+
+    ksk = run(tool("ldns-keygen"), "-a", "ECDSAP256SHA256", "-k", origin)
+    zsk = run(tool("ldns-keygen"), "-a", "ECDSAP256SHA256", origin)
+    unsigned = os.path.join(folder, "zone")
+    with open(unsigned, "w", encoding="utf-8") as f:
+        f.write(text)
+    run(tool("ldns-signzone"), "-f", unsigned + ".signed", unsigned, ksk, zsk)
+    with open(unsigned + ".signed", encoding="utf-8") as f:
+        signed = f.read()
+    with open(os.path.join(folder, ksk + ".ds"), encoding="utf-8") as f:
+        ds = " ".join(f.read().split())
+    return signed, ds
 
 
 # ---------------------------------------------------------------------------
