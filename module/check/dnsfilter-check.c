@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dnsfilter/cidr.h"
 #include "dnsfilter/feed.h"
 #include "dnsfilter/settings.h"
 #include "dnsfilter/timeparse.h"
@@ -90,6 +91,38 @@ static void print_summary(const char *path, const struct dnsf_index *index, int6
 	printf("\nindex: %zu bytes\n", index->memory_bytes);
 }
 
+/* The opt-out networks of the settings (list and file), as the module
+ * builds them. */
+static int check_optout(const struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	struct dnsf_cidr_builder *builder;
+	struct dnsf_cidr_set *set;
+	int ok = 1;
+
+	if (settings->optout_network_count == 0 && !settings->optout_file)
+		return 1;
+	builder = dnsf_cidr_builder_new(DNSF_CIDR_DEFAULT_MAX_PREFIXES);
+	if (!builder) {
+		dnsf_errors_add(errors, "out of memory");
+		return 0;
+	}
+	ok &= dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,
+					 settings->optout_network_count, "optout.networks",
+					 errors);
+	if (settings->optout_file)
+		ok &= dnsf_cidr_builder_add_file(builder, settings->optout_file, errors);
+	if (!ok) {
+		dnsf_cidr_builder_free(builder);
+		return 0;
+	}
+	set = dnsf_cidr_set_build(builder, errors);
+	if (!set)
+		return 0;
+	printf("opt-out: %zu prefixes\n", dnsf_cidr_set_prefix_count(set));
+	dnsf_cidr_set_free(set);
+	return 1;
+}
+
 static int lookup(const struct dnsf_index *index, const char *name, int64_t now)
 {
 	uint8_t wire[DNSF_WIRE_MAX];
@@ -161,6 +194,11 @@ int main(int argc, char **argv)
 		if (!dnsf_settings_load(config, &settings, &errors)) {
 			print_errors(config, &errors);
 			status = is_io_error(&errors) ? EXIT_USAGE : EXIT_INVALID;
+			goto done;
+		}
+		if (!check_optout(&settings, &errors)) {
+			print_errors(config, &errors);
+			status = EXIT_INVALID;
 			goto done;
 		}
 		printf("%s: valid settings; feed %s\n", config, settings.feed);
