@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Benchmark of the cache purge at feed load (not a pass/fail test).
+
+Fills Unbound's message cache with N distinct answers (default 100,000:
+names nNNNNNN.bulk.bench.test. under an NSD wildcard *.bulk.bench.test A
+192.0.2.9, queried once each with dnsperf), then runs
+unbound-control reload_keep_cache twice:
+
+  1. with a feed that lists none of them: the walk alone (N examined, 0 removed);
+  2. with a feed listing *.bulk.bench.test: the walk plus N removals.
+
+and prints the module's 'dnsfilter: cache purge: N cached answers examined,
+M removed, X ms' figures for each, the wall time of the reload command, and
+Unbound's msg/rrset cache counts before and after.
+
+Usage: test/bench/bench_purge.py [--names N] [--qps Q] [--keep]
+Needs: a built module (build/cmake/dnsfilter.so), Unbound 1.17.1
+(build/unbound-1.17.1/sbin), nsd, kdig, dnsperf; runs on 127.0.0.1 only.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+
+import harness  # noqa: E402
+from harness import entry, feed  # noqa: E402
+
+ZONE = "bench.test"
+BULK_ADDRESS = "192.0.2.9"
+SINKHOLE_A = "192.0.2.1"
+
+
+def stats(unbound):
+    """Unbound's counters as a dict (stats_noreset)."""
+    result = unbound.control("stats_noreset", timeout=30)
+    values = {}
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def cache_counts(unbound):
+    values = stats(unbound)
+    return int(values.get("msg.cache.count", -1)), int(values.get("rrset.cache.count", -1))
+
+
+def fill(unbound, names, qps, workdir):
+    """Query every bulk name once with dnsperf (a few passes, since UDP
+    queries can be lost at high rates; answered names come from the cache
+    in later passes). Return (seconds, msg cache count)."""
+    path = workdir.file("queries.txt")
+    with open(path, "w", encoding="ascii") as f:
+        for i in range(names):
+            f.write("n%06d.bulk.%s A\n" % (i, ZONE))
+    started = time.monotonic()
+    for attempt in range(3):
+        proc = subprocess.run(
+            [harness.tool("dnsperf"), "-s", harness.LOOPBACK, "-p", str(unbound.port),
+             "-d", path, "-c", "2", "-Q", str(qps), "-q", "200", "-n", "1", "-t", "5"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+            timeout=600)
+        summary = [line.strip() for line in proc.stdout.splitlines()
+                   if re.search(r"Queries (sent|completed|lost)|Queries per second", line)]
+        print("  dnsperf pass %d: %s" % (attempt + 1, "; ".join(summary)))
+        msgs, _ = cache_counts(unbound)
+        if msgs >= names:
+            break
+    return time.monotonic() - started, cache_counts(unbound)[0]
+
+
+def reload_and_measure(unbound, document, label):
+    before = cache_counts(unbound)
+    mark = unbound.log_size()
+    started = time.monotonic()
+    unbound.reload_feed(document)
+    wall = time.monotonic() - started
+    text = unbound.log_since(mark)
+    load = re.search(r"dnsfilter: .*: feed .*: \d+ entries.*\n", text)
+    purges = unbound.purges(text[load.end():] if load else text)
+    if not purges:
+        raise RuntimeError("no purge line after the reload:\n" + text[-2000:])
+    examined, removed, ms = purges[0]
+    after = cache_counts(unbound)
+    print("%s:\n  dnsfilter: cache purge: %d cached answers examined, %d removed, %.1f ms\n"
+          "  reload_keep_cache until answering again ~%.0f ms (polled every 100 ms);\n"
+          "  msg/rrset cache %d/%d before, %d/%d after"
+          % (label, examined, removed, ms, wall * 1e3, before[0], before[1],
+             after[0], after[1]))
+    return examined, removed, ms
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--names", type=int, default=100000)
+    parser.add_argument("--qps", type=int, default=20000)
+    parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    args = parser.parse_args()
+
+    cleanups = []
+    workdir = harness.WorkDir("bench-purge")
+    if not args.keep:
+        cleanups.append(workdir.cleanup)
+    else:
+        print("work dir:", workdir.path)
+    try:
+        zone = harness.zone_text(ZONE, ["*.bulk A " + BULK_ADDRESS, "www A 192.0.2.80"],
+                                 ttl=3600)
+        nsd = harness.Nsd(workdir, {ZONE: zone}, extra=["rrl-ratelimit: 0"])
+        cleanups.append(nsd.stop)
+        nsd.start()
+        # watch-interval 0: the feed changes take effect at the reloads
+        # only (not by the module's hot refresh), so the purge measured is
+        # the one at the load.
+        settings = {"feed": "feed.json", "sinkhole": {"a": SINKHOLE_A}, "ttl": 60,
+                    "watch-interval": 0}
+        unrelated = feed([entry("B-0001", ["c2." + ZONE])])
+        unbound = harness.Unbound(
+            workdir, {ZONE: nsd.port}, settings=settings, feed=unrelated,
+            extra=["verbosity: 1", "extended-statistics: yes", "msg-cache-size: 256m",
+                   "rrset-cache-size: 256m", "num-queries-per-thread: 4096"])
+        cleanups.append(unbound.stop)
+        unbound.start()
+
+        print("filling the cache with %d names (dnsperf, %d qps)" % (args.names, args.qps))
+        seconds, msgs = fill(unbound, args.names, args.qps, workdir)
+        print("  %.1f s; msg cache count %d, rrset cache count %d"
+              % (seconds, msgs, cache_counts(unbound)[1]))
+
+        reload_and_measure(unbound, feed([entry("B-0001", ["c2." + ZONE])], serial=2),
+                           "reload 1, feed lists none of them (walk only)")
+        reload_and_measure(unbound, feed([entry("B-0001", ["c2." + ZONE]),
+                                          entry("B-0002", ["*.bulk." + ZONE])], serial=3),
+                           "reload 2, feed lists *.bulk.%s" % ZONE)
+
+        answer = unbound.query("n000001.bulk." + ZONE, "A")
+        print("check: n000001.bulk.%s A -> %s" % (ZONE, answer.rdata("A")))
+        if answer.rdata("A") != [SINKHOLE_A]:
+            print("  (expected the sinkhole %s)" % SINKHOLE_A)
+    finally:
+        for cleanup in reversed(cleanups):
+            cleanup()
+
+
+if __name__ == "__main__":
+    main()
