@@ -27,6 +27,16 @@ enum dnsf_mode {
 	DNSF_MODE_MONITOR,
 };
 
+/** How much of the client address the event log shows (log.client-ip). */
+enum dnsf_client_ip {
+	/** the whole address */
+	DNSF_CLIENT_IP_FULL = 0,
+	/** the /24 (IPv4) or /48 (IPv6) network, host bits zeroed */
+	DNSF_CLIENT_IP_TRUNCATE,
+	/** no address */
+	DNSF_CLIENT_IP_NONE,
+};
+
 /** Parsed settings. Paths are absolute or relative to the working directory. */
 struct dnsf_settings {
 	/** the settings file these came from (malloc'd) */
@@ -55,6 +65,16 @@ struct dnsf_settings {
 	char *optout_file;
 	/** seconds between checks of the feed and opt-out files; 0: never */
 	uint32_t watch_interval;
+	/** block-event log (malloc'd), or NULL: no event log */
+	char *log_path;
+	/** client address in the event log */
+	enum dnsf_client_ip log_client_ip;
+	/** counter log (malloc'd), or NULL: none */
+	char *stats_path;
+	/** seconds between counter lines and metrics rewrites, 1..86400 */
+	uint32_t stats_interval;
+	/** Prometheus text file (malloc'd), or NULL: none */
+	char *metrics_path;
 	/** feed limits */
 	uint64_t feed_max_bytes;
 	/** feed limits */

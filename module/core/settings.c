@@ -67,6 +67,24 @@ static void parse_optout_file(const struct setting *setting, const cJSON *value,
 	parse_path(setting, value, settings, &settings->optout_file, errors);
 }
 
+static void parse_log_path(const struct setting *setting, const cJSON *value,
+			   struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	parse_path(setting, value, settings, &settings->log_path, errors);
+}
+
+static void parse_stats_path(const struct setting *setting, const cJSON *value,
+			     struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	parse_path(setting, value, settings, &settings->stats_path, errors);
+}
+
+static void parse_metrics_path(const struct setting *setting, const cJSON *value,
+			       struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	parse_path(setting, value, settings, &settings->metrics_path, errors);
+}
+
 /* A list of strings; each is checked later by the opt-out builder. */
 static void parse_optout_networks(const struct setting *setting, const cJSON *value,
 				  struct dnsf_settings *settings,
@@ -106,6 +124,14 @@ static void parse_watch_interval(const struct setting *setting, const cJSON *val
 	uint64_t seconds;
 	if (whole_number(setting, value, 0, 86400, &seconds, errors))
 		settings->watch_interval = (uint32_t)seconds;
+}
+
+static void parse_stats_interval(const struct setting *setting, const cJSON *value,
+				 struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	uint64_t seconds;
+	if (whole_number(setting, value, 1, 86400, &seconds, errors))
+		settings->stats_interval = (uint32_t)seconds;
 }
 
 static void parse_sinkhole_a(const struct setting *setting, const cJSON *value,
@@ -180,6 +206,21 @@ static void parse_mode(const struct setting *setting, const cJSON *value,
 				setting->key);
 }
 
+static void parse_log_client_ip(const struct setting *setting, const cJSON *value,
+				struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	const char *text = cJSON_GetStringValue(value);
+	if (text && strcmp(text, "full") == 0)
+		settings->log_client_ip = DNSF_CLIENT_IP_FULL;
+	else if (text && strcmp(text, "truncate") == 0)
+		settings->log_client_ip = DNSF_CLIENT_IP_TRUNCATE;
+	else if (text && strcmp(text, "none") == 0)
+		settings->log_client_ip = DNSF_CLIENT_IP_NONE;
+	else
+		dnsf_errors_add(errors, "%s: must be \"full\", \"truncate\" or \"none\"",
+				setting->key);
+}
+
 static int parse_bool(const struct setting *setting, const cJSON *value, int *out,
 		      struct dnsf_errors *errors)
 {
@@ -233,6 +274,11 @@ static const struct setting settings_table[] = {
 	{ "optout.networks", parse_optout_networks },
 	{ "optout.file", parse_optout_file },
 	{ "watch-interval", parse_watch_interval },
+	{ "log.path", parse_log_path },
+	{ "log.client-ip", parse_log_client_ip },
+	{ "stats.path", parse_stats_path },
+	{ "stats.interval", parse_stats_interval },
+	{ "metrics.path", parse_metrics_path },
 	{ "limits.feed-bytes", parse_max_bytes },
 	{ "limits.feed-entries", parse_max_entries },
 	{ "limits.feed-names", parse_max_names },
@@ -294,6 +340,7 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 	settings->ede = 1;
 	settings->match_cname = 1;
 	settings->watch_interval = 5;
+	settings->stats_interval = 60;
 	settings->feed_max_bytes = (uint64_t)256 << 20;
 	settings->feed_max_entries = 1000000;
 	settings->feed_max_names = 5000000;
@@ -358,6 +405,9 @@ void dnsf_settings_free(struct dnsf_settings *settings)
 	free(settings->source);
 	free(settings->feed);
 	free(settings->optout_file);
+	free(settings->log_path);
+	free(settings->stats_path);
+	free(settings->metrics_path);
 	for (size_t i = 0; i < settings->optout_network_count; i++)
 		free(settings->optout_networks[i]);
 	free(settings->optout_networks);

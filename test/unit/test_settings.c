@@ -88,6 +88,67 @@ START_TEST(test_every_error_is_reported)
 }
 END_TEST
 
+START_TEST(test_reporting_defaults_are_off_with_full_addresses_every_minute)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(parse("{\"feed\":\"feed.json\"}", &s, &errors));
+	ck_assert_ptr_null(s.log_path);
+	ck_assert_ptr_null(s.stats_path);
+	ck_assert_ptr_null(s.metrics_path);
+	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_FULL);
+	ck_assert_uint_eq(s.stats_interval, 60);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_reporting_paths_are_relative_to_the_settings_file)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(parse("{\"feed\":\"f\",\"log\":{\"path\":\"events.log\",\"client-ip\":\"truncate\"},"
+			"\"stats.path\":\"/var/log/dnsfilter/stats.log\",\"stats\":{\"interval\":300},"
+			"\"metrics\":{\"path\":\"prom/dnsfilter.prom\"}}", &s, &errors));
+	ck_assert_str_eq(s.log_path, "/etc/unbound/events.log");
+	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_TRUNCATE);
+	ck_assert_str_eq(s.stats_path, "/var/log/dnsfilter/stats.log");
+	ck_assert_uint_eq(s.stats_interval, 300);
+	ck_assert_str_eq(s.metrics_path, "/etc/unbound/prom/dnsfilter.prom");
+	dnsf_settings_free(&s);
+	ck_assert(parse("{\"feed\":\"f\",\"log.client-ip\":\"none\",\"stats.interval\":1}",
+			&s, &errors));
+	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_NONE);
+	ck_assert_uint_eq(s.stats_interval, 1);
+	dnsf_settings_free(&s);
+	ck_assert(parse("{\"feed\":\"f\",\"log.client-ip\":\"full\",\"stats.interval\":86400}",
+			&s, &errors));
+	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_FULL);
+	ck_assert_uint_eq(s.stats_interval, 86400);
+	dnsf_settings_free(&s);
+	ck_assert_uint_eq(errors.count, 0);
+}
+END_TEST
+
+START_TEST(test_reporting_errors_name_the_key)
+{
+	assert_rejected_with("{\"feed\":\"f\",\"log.path\":\"\"}", "log.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"log\":{\"path\":7}}", "log.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"log.client-ip\":\"anonymize\"}",
+			     "log.client-ip: must be \"full\", \"truncate\" or \"none\"");
+	assert_rejected_with("{\"feed\":\"f\",\"log.client-ip\":false}", "log.client-ip: must be");
+	assert_rejected_with("{\"feed\":\"f\",\"log\":{\"level\":1}}", "log.level: unknown key");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.path\":[]}", "stats.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":0}", "stats.interval: must be a whole number from 1 to 86400");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":86401}", "stats.interval: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":1.5}", "stats.interval: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":\"60\"}", "stats.interval: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"metrics.path\":null}", "metrics.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"metrics\":{\"port\":9100}}", "metrics.port: unknown key");
+	assert_rejected_with("{\"feed\":\"f\",\"log.path\":\"a\",\"log\":{\"path\":\"b\"}}",
+			     "log.path: given twice");
+}
+END_TEST
+
 START_TEST(test_missing_file_is_reported)
 {
 	struct dnsf_settings s;
@@ -108,6 +169,9 @@ int main(void)
 	tcase_add_test(tc, test_errors_name_the_key);
 	tcase_add_test(tc, test_every_error_is_reported);
 	tcase_add_test(tc, test_missing_file_is_reported);
+	tcase_add_test(tc, test_reporting_defaults_are_off_with_full_addresses_every_minute);
+	tcase_add_test(tc, test_reporting_paths_are_relative_to_the_settings_file);
+	tcase_add_test(tc, test_reporting_errors_name_the_key);
 	suite_add_tcase(suite, tc);
 	SRunner *runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);
