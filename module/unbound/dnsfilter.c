@@ -53,14 +53,6 @@
 /** The Unbound this module was compiled against, as in its PACKAGE_STRING. */
 #define BUILT_FOR PACKAGE_STRING
 
-/** Per query, in the query's region: what was decided on arrival. */
-struct dnsfilter_query {
-	/** the verdict for the query name (after the global mode) */
-	enum dnsf_verdict verdict;
-	/** 1 when the first client was opted out, so the query passed */
-	int opted_out;
-};
-
 /** How a match was found, for logs. */
 enum match_via {
 	VIA_QNAME,
@@ -135,6 +127,7 @@ static void free_state(struct dnsfilter_env *state)
 	if (!state)
 		return;
 	dnsfilter_watcher_stop(state);
+	dnsfilter_counting_stop(state);
 	dnsf_index_free(atomic_load(&state->index));
 	dnsf_cidr_set_free(atomic_load(&state->optout));
 	dnsf_grace_free(state->grace);
@@ -193,7 +186,9 @@ int init(struct module_env *env, int id)
 	atomic_store(&state->optout, optout);
 	state->ede = state->settings.ede && unbound_ede_enabled(env);
 	dnsfilter_find_self_address(state, env);
-	if (!dnsfilter_watcher_start(state))
+	if (!dnsfilter_counting_start(state) || !dnsfilter_watcher_start(state))
+		goto fail;
+	if (!dnsfilter_counting_register(state, env, id))
 		goto fail;
 	de->dyn_env = state;
 	log_loaded(path, state);
@@ -216,8 +211,9 @@ void deinit(struct module_env *env, int id)
 
 	if (!state)
 		return;
-	/* Unbound unloads the module right after this: free_state joins the
-	 * watcher first. */
+	/* Unbound unloads the module right after this: no callback may stay,
+	 * and free_state joins the watcher and the reporter's writer. */
+	dnsfilter_counting_unregister(env, id);
 	free_state(state);
 	de->dyn_env = NULL;
 }
@@ -375,11 +371,18 @@ static enum dnsf_verdict effective_verdict(const struct dnsfilter_env *state,
 	return verdict;
 }
 
-static void log_match(enum dnsf_verdict verdict, enum match_via via,
-		      const struct query_info *qinfo, const struct dnsf_entry *entry)
+/* Note what the module did to the query (for the event of each client
+ * answered, see counting.c) and log it at verbosity 2. */
+static void note_match(struct dnsfilter_query *query, enum dnsf_verdict verdict,
+		       enum match_via via, const struct query_info *qinfo,
+		       const struct dnsf_entry *entry)
 {
 	char name[DNSF_KEY_MAX * 4 + 2], type[16];
 	struct dnsf_key key;
+
+	query->acted = verdict;
+	query->via_cname = via == VIA_CNAME;
+	snprintf(query->entry_id, sizeof(query->entry_id), "%s", entry->id);
 
 	if (verbosity < VERB_DETAIL)
 		return;
@@ -470,7 +473,7 @@ static void handle_new_query(struct module_qstate *qstate, int id, const struct 
 		 * query for the name reaches the module again. */
 		qstate->no_cache_store = 1;
 		if (!query->opted_out && query->verdict == DNSF_VERDICT_MONITOR)
-			log_match(DNSF_VERDICT_MONITOR, VIA_QNAME, &qstate->qinfo, decision.entry);
+			note_match(query, DNSF_VERDICT_MONITOR, VIA_QNAME, &qstate->qinfo, decision.entry);
 		return;
 	}
 	size_t owner_length = qstate->qinfo.qname_len;
@@ -478,7 +481,7 @@ static void handle_new_query(struct module_qstate *qstate, int id, const struct 
 					   key_labels(&key, decision.match_length));
 	answer_sinkhole(qstate, id, view, decision.entry, owner, owner_length);
 	if (qstate->ext_state[id] == module_finished)
-		log_match(DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo, decision.entry);
+		note_match(query, DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo, decision.entry);
 }
 
 /*
@@ -487,7 +490,7 @@ static void handle_new_query(struct module_qstate *qstate, int id, const struct 
  * all get the sinkhole), and an alias chain that leads to a listed name.
  */
 static void handle_answer(struct module_qstate *qstate, int id, const struct feed_view *view,
-			  const struct dnsfilter_query *query)
+			  struct dnsfilter_query *query)
 {
 	const struct dnsf_settings *settings = &view->state->settings;
 	struct dns_msg *msg = qstate->return_msg;
@@ -505,7 +508,7 @@ static void handle_answer(struct module_qstate *qstate, int id, const struct fee
 				const uint8_t *owner = wire_suffix(qstate->qinfo.qname, &owner_length,
 					key_labels(&key, decision.match_length));
 				answer_sinkhole(qstate, id, view, decision.entry, owner, owner_length);
-				log_match(DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo, decision.entry);
+				note_match(query, DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo, decision.entry);
 			}
 		}
 		return;
@@ -520,8 +523,10 @@ static void handle_answer(struct module_qstate *qstate, int id, const struct fee
 	remove_chain_from_cache(qstate, msg->rep);
 	if (!has_filtered_client(qstate, view))
 		return;
-	log_match(verdict, VIA_CNAME, &qstate->qinfo, decision.entry);
-	if (verdict == DNSF_VERDICT_MONITOR || !filters_qtype(settings, qstate->qinfo.qtype))
+	if (!filters_qtype(settings, qstate->qinfo.qtype))
+		return;
+	note_match(query, verdict, VIA_CNAME, &qstate->qinfo, decision.entry);
+	if (verdict == DNSF_VERDICT_MONITOR)
 		return;
 	answer_sinkhole(qstate, id, view, decision.entry, qstate->qinfo.qname,
 			qstate->qinfo.qname_len);

@@ -19,6 +19,7 @@
 #include "dnsfilter/cidr.h"
 #include "dnsfilter/feed.h"
 #include "dnsfilter/grace.h"
+#include "dnsfilter/report.h"
 #include "dnsfilter/settings.h"
 
 struct module_env;
@@ -58,6 +59,8 @@ struct dnsfilter_env {
 	_Atomic uint64_t feed_failures;
 	/** opt-out loads refused since init */
 	_Atomic uint64_t optout_failures;
+	/** event log, counters, metrics; NULL when none is configured */
+	struct dnsf_reporter *reporter;
 
 	/** the watcher: lock guards stopping; wake interrupts its sleep */
 	pthread_mutex_t lock;
@@ -99,6 +102,20 @@ int dnsfilter_is_wake_query(const uint8_t *qname, size_t length);
 
 /** Find where this Unbound answers queries (init: reads env->cfg). */
 void dnsfilter_find_self_address(struct dnsfilter_env *state, struct module_env *env);
+
+/** Per query, in the query's region: what was decided and done. */
+struct dnsfilter_query {
+	/** the verdict for the query name (after the global mode) */
+	enum dnsf_verdict verdict;
+	/** 1 when the first client was opted out, so the query passed */
+	int opted_out;
+	/** what the answer is: BLOCK (sinkhole), MONITOR (real, matched) or NONE */
+	enum dnsf_verdict acted;
+	/** 1 when the match came through the answer's alias chain */
+	int via_cname;
+	/** the deciding entry's id (copied: the feed may change meanwhile) */
+	char entry_id[DNSF_EVENT_ID_SIZE];
+};
 
 /** A reader's view of the published data, for one grace section. */
 struct feed_view {
@@ -161,6 +178,16 @@ void dnsfilter_watcher_stop(struct dnsfilter_env *state);
 /** Remove cached answers that the published feed now blocks or monitors
  * (init, with no worker running, or a worker thread; never the watcher). */
 void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter_env *state);
+
+/** Start the reporter when the settings name a log, counter or metrics
+ * file (init). @return 1 on success. */
+int dnsfilter_counting_start(struct dnsfilter_env *state);
+/** Stop and free it: writes the last counter line (deinit). */
+void dnsfilter_counting_stop(struct dnsfilter_env *state);
+/** Register Unbound's reply callbacks that count answers (init). */
+int dnsfilter_counting_register(struct dnsfilter_env *state, struct module_env *env, int id);
+/** Remove them (deinit, and on a failed init). */
+void dnsfilter_counting_unregister(struct module_env *env, int id);
 
 /** Log every message of an error list, one line each. */
 void dnsfilter_log_errors(const char *what, const struct dnsf_errors *errors);

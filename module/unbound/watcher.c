@@ -131,6 +131,13 @@ static double seconds_since(const struct timespec *start)
 	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+static void count_feed_failure(struct dnsfilter_env *state)
+{
+	atomic_fetch_add(&state->feed_failures, 1);
+	if (state->reporter)
+		dnsf_reporter_count_feed_failure(state->reporter);
+}
+
 static void check_feed(struct dnsfilter_env *state)
 {
 	struct file_version version;
@@ -146,18 +153,20 @@ static void check_feed(struct dnsfilter_env *state)
 	if (!version.exists) {
 		log_err("dnsfilter: %s: %s; the loaded feed stays in force",
 			state->settings.feed, strerror(errno));
-		atomic_fetch_add(&state->feed_failures, 1);
+		count_feed_failure(state);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	index = dnsfilter_load_feed(&state->settings);
 	if (!index) {
 		log_err("dnsfilter: %s: the loaded feed stays in force", state->settings.feed);
-		atomic_fetch_add(&state->feed_failures, 1);
+		count_feed_failure(state);
 		return;
 	}
 	publish_index(state, index);
 	dnsfilter_request_purge(state);
+	if (state->reporter)
+		dnsf_reporter_set_feed(state->reporter, index->serial);
 	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
 		 "loaded in %.3f s", state->settings.feed,
 		 (unsigned long long)index->serial, index->entry_count,

@@ -1,0 +1,153 @@
+/*
+ * counting.c - the module's side of the event log, counters and metrics
+ * (the reporter, include/dnsfilter/report.h): Unbound's reply callbacks
+ * count every client query Unbound answers (from the mesh, the cache,
+ * local data, SERVFAILs), opted-out clients apart, and turn each answer
+ * the module blocked or monitored into an event for that client.
+ *
+ * All of this runs in worker threads; the counters are per thread and the
+ * events go to per-thread rings, so nothing here takes a lock.
+ */
+#include "config.h"
+
+#include "dynlibmod/dynlibmod.h"
+#include "util/data/msgreply.h"
+#include "util/log.h"
+#include "util/module.h"
+#include "util/netevent.h"
+
+#include <string.h>
+#include <sys/time.h>
+
+#include "dnsfilter/report.h"
+#include "glue.h"
+
+/* The reporter's error hook: into Unbound's log. */
+static void log_reporter_error(void *arg, const char *message)
+{
+	(void)arg;
+	log_err("dnsfilter: %s", message);
+}
+
+int dnsfilter_counting_start(struct dnsfilter_env *state)
+{
+	const struct dnsf_settings *settings = &state->settings;
+	struct dnsf_report_settings report = {
+		.log_path = settings->log_path,
+		.client_ip = settings->log_client_ip,
+		.stats_path = settings->stats_path,
+		.stats_interval = settings->stats_interval,
+		.metrics_path = settings->metrics_path,
+		.log_error = log_reporter_error,
+	};
+	struct dnsf_errors errors = { 0 };
+
+	if (!settings->log_path && !settings->stats_path && !settings->metrics_path)
+		return 1; /* nothing to write: nothing to count */
+	state->reporter = dnsf_reporter_new(&report, &errors);
+	if (!state->reporter) {
+		dnsfilter_log_errors(settings->source, &errors);
+		dnsf_errors_clear(&errors);
+		return 0;
+	}
+	dnsf_errors_clear(&errors);
+	dnsf_reporter_set_feed(state->reporter, atomic_load(&state->index)->serial);
+	if (!dnsf_reporter_start(state->reporter)) {
+		log_err("dnsfilter: cannot start the reporter thread");
+		dnsf_reporter_free(state->reporter);
+		state->reporter = NULL;
+		return 0;
+	}
+	return 1;
+}
+
+void dnsfilter_counting_stop(struct dnsfilter_env *state)
+{
+	if (!state->reporter)
+		return;
+	dnsf_reporter_stop(state->reporter);
+	dnsf_reporter_free(state->reporter);
+	state->reporter = NULL;
+}
+
+/* One event for one client of a blocked or monitored answer. */
+static void report_event(struct dnsf_counters *counters, const struct query_info *qinfo,
+			 const struct comm_reply *client, const struct dnsfilter_query *query)
+{
+	struct dnsf_event event;
+	struct timeval now;
+
+	memset(&event, 0, sizeof(event));
+	gettimeofday(&now, NULL);
+	event.time_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
+	dnsf_event_set_client(&event, (const struct sockaddr *)&client->client_addr);
+	dnsf_event_set_qname_wire(&event, qinfo->qname, qinfo->qname_len);
+	event.qtype = qinfo->qtype;
+	memcpy(event.id, query->entry_id, sizeof(event.id));
+	event.monitor = query->acted == DNSF_VERDICT_MONITOR;
+	event.via_cname = query->via_cname;
+	dnsf_report_match(counters, &event);
+}
+
+/* Every answer to a client passes here (all four reply callback kinds). */
+static int on_answer(struct query_info *qinfo, struct module_qstate *qstate,
+		     struct reply_info *rep, int rcode, struct edns_data *edns,
+		     struct edns_option **opt_list_out, struct comm_reply *repinfo,
+		     struct regional *region, struct timeval *start_time, int id,
+		     void *cb_arg)
+{
+	const struct dnsfilter_env *state = cb_arg;
+	struct dnsf_counters *counters;
+	struct feed_view view;
+	int opted_out;
+
+	(void)rep, (void)rcode, (void)edns, (void)opt_list_out, (void)region, (void)start_time;
+	if (!repinfo || !state->reporter)
+		return 1; /* not a client (internal lookups) */
+	if (qinfo && dnsfilter_is_wake_query(qinfo->qname, qinfo->qname_len))
+		return 1;
+	counters = dnsf_reporter_thread(state->reporter);
+	view_open(state, &view);
+	opted_out = view_client_opted_out(&view, repinfo);
+	view_close(&view);
+	if (opted_out) {
+		dnsf_count_optout(counters);
+		return 1;
+	}
+	dnsf_count_query(counters);
+	if (qstate && qinfo && qstate->minfo[id]) {
+		const struct dnsfilter_query *query = qstate->minfo[id];
+		if (query->acted == DNSF_VERDICT_BLOCK || query->acted == DNSF_VERDICT_MONITOR)
+			report_event(counters, qinfo, repinfo, query);
+	}
+	return 1;
+}
+
+static const enum inplace_cb_list_type answer_kinds[] = {
+	inplace_cb_reply, inplace_cb_reply_cache, inplace_cb_reply_local,
+	inplace_cb_reply_servfail,
+};
+
+int dnsfilter_counting_register(struct dnsfilter_env *state, struct module_env *env, int id)
+{
+	struct dynlibmod_env *de = env->modinfo[id];
+
+	if (!state->reporter)
+		return 1;
+	for (size_t i = 0; i < sizeof(answer_kinds) / sizeof(answer_kinds[0]); i++)
+		if (!de->inplace_cb_register_wrapped((void *)on_answer, answer_kinds[i],
+						     state, env, id)) {
+			log_err("dnsfilter: cannot register Unbound's reply callbacks");
+			dnsfilter_counting_unregister(env, id);
+			return 0;
+		}
+	return 1;
+}
+
+void dnsfilter_counting_unregister(struct module_env *env, int id)
+{
+	struct dynlibmod_env *de = env->modinfo[id];
+
+	for (size_t i = 0; i < sizeof(answer_kinds) / sizeof(answer_kinds[0]); i++)
+		de->inplace_cb_delete_wrapped(env, answer_kinds[i], id);
+}
