@@ -637,6 +637,35 @@ static void free_parser(struct parser *p)
 	psl_free(p->psl);
 }
 
+/** Deepest nesting a feed needs is 4 (feed, entries, entry, fqdns). */
+#define FEED_MAX_DEPTH 32
+
+/* Offset where the nesting of arrays and objects first passes max_depth,
+ * or length: refused before parsing, with a message that says why. */
+static size_t too_deep_offset(const char *text, size_t length, size_t max_depth)
+{
+	size_t depth = 0;
+	int in_string = 0;
+
+	for (size_t i = 0; i < length; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth)
+				return i;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return length;
+}
+
 /* Check the bytes and parse them; errors name the line and column. */
 static cJSON *parse_json(const char *text, size_t length,
 			 const struct dnsf_feed_limits *limits,
@@ -655,6 +684,13 @@ static cJSON *parse_json(const char *text, size_t length,
 	if (offset < length) {
 		text_position(text, offset, &line, &column);
 		dnsf_errors_add(errors, "not valid UTF-8 at line %zu column %zu", line, column);
+		return NULL;
+	}
+	offset = too_deep_offset(text, length, FEED_MAX_DEPTH);
+	if (offset < length) {
+		text_position(text, offset, &line, &column);
+		dnsf_errors_add(errors, "JSON nested deeper than %d levels at line %zu column %zu",
+				FEED_MAX_DEPTH, line, column);
 		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
