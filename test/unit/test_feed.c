@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dnsfilter/feed.h"
 #include "dnsfilter/timeparse.h"
@@ -261,6 +262,24 @@ START_TEST(test_limits_refuse_big_feeds)
 }
 END_TEST
 
+START_TEST(test_huge_feed_file_is_refused_before_reading)
+{
+	/* a 10M-entry feed is hundreds of megabytes: refused by size at once,
+	 * without reading it (a sparse file of 300 MB costs nothing here) */
+	char path[] = "/tmp/test_feed_huge_XXXXXX";
+	int fd = mkstemp(path);
+	struct dnsf_errors errors = { 0 };
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)300 << 20), 0);
+	close(fd);
+	ck_assert_ptr_null(dnsf_index_from_file(path, NULL, &errors));
+	ck_assert_uint_eq(errors.count, 1);
+	ck_assert_ptr_nonnull(strstr(errors.messages[0], "314572800 bytes, more than the limit of 268435456"));
+	dnsf_errors_clear(&errors);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_deep_nesting_is_an_error_not_a_crash)
 {
 	enum { DEPTH = 100000 };
@@ -296,6 +315,7 @@ int main(void)
 	tcase_add_test(tc, test_public_suffix_needs_force);
 	tcase_add_test(tc, test_limits_refuse_big_feeds);
 	tcase_add_test(tc, test_deep_nesting_is_an_error_not_a_crash);
+	tcase_add_test(tc, test_huge_feed_file_is_refused_before_reading);
 	suite_add_tcase(suite, tc);
 	SRunner *runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);
