@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dnsfilter/cidr.h"
+#include "suite.h"
 
 /* ---- helpers ---- */
 
@@ -823,9 +824,5 @@ int main(void)
 	tcase_add_test(tc, test_limit_counts_every_source);
 	tcase_add_test(tc, test_random_prefixes_match_a_linear_scan);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dnsfilter/feed.h"
+#include "suite.h"
 
 enum { ENTRIES = 25000, NAMES_PER_ENTRY = 5, ALLOWS = 2000, QUERIES = 200000 };
 
@@ -235,9 +236,5 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, test_index_agrees_with_oracle, 0, 3);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

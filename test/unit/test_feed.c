@@ -7,6 +7,7 @@
 
 #include "dnsfilter/feed.h"
 #include "dnsfilter/timeparse.h"
+#include "suite.h"
 
 #define HEAD "{\"format\":\"dnsfilter-feed/1\",\"serial\":7,\"timezone\":\"+09:00\","
 
@@ -317,9 +318,5 @@ int main(void)
 	tcase_add_test(tc, test_deep_nesting_is_an_error_not_a_crash);
 	tcase_add_test(tc, test_huge_feed_file_is_refused_before_reading);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "dnsfilter/grace.h"
+#include "suite.h"
 
 struct object {
 	_Atomic int retired; /* set by the writer before it waits and frees */
@@ -110,9 +111,5 @@ int main(void)
 	tcase_add_test(tc, test_wait_blocks_while_a_section_is_open);
 	tcase_add_test(tc, test_no_reader_sees_a_freed_object);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

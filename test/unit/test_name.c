@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dnsfilter/name.h"
+#include "suite.h"
 
 static struct dnsf_key key_of_text(const char *text)
 {
@@ -176,9 +177,5 @@ int main(void)
 	tcase_add_test(tc, test_malformed_wire_is_refused);
 	tcase_add_test(tc, test_key_to_text_round_trip);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dnsfilter/report.h"
+#include "suite.h"
 
 /* ---- helpers ---- */
 
@@ -1147,9 +1148,5 @@ int main(void)
 	tcase_add_test(files, test_slow_fifo_reader_gets_whole_lines_and_the_rest_is_counted_dropped);
 	tcase_add_test(files, test_fifo_reader_going_away_is_reported_once_and_not_fatal);
 	suite_add_tcase(suite, files);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

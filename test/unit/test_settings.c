@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dnsfilter/settings.h"
+#include "suite.h"
 
 static int parse(const char *text, struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
@@ -173,9 +174,5 @@ int main(void)
 	tcase_add_test(tc, test_reporting_paths_are_relative_to_the_settings_file);
 	tcase_add_test(tc, test_reporting_errors_name_the_key);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

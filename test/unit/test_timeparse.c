@@ -2,6 +2,7 @@
 #include <check.h>
 
 #include "dnsfilter/timeparse.h"
+#include "suite.h"
 
 START_TEST(test_date_is_midnight_in_the_offset)
 {
@@ -79,9 +80,5 @@ int main(void)
 	tcase_add_test(tc, test_offsets);
 	tcase_add_test(tc, test_format_round_trip);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }

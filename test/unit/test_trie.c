@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dnsfilter/trie.h"
+#include "suite.h"
 
 static struct dnsf_trie_item item(const char *key, uint32_t value)
 {
@@ -163,9 +164,5 @@ int main(void)
 	tcase_add_test(tc, test_empty_trie_finds_nothing);
 	tcase_add_test(tc, test_random_keys_match_a_linear_scan);
 	suite_add_tcase(suite, tc);
-	SRunner *runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
+	return run_suite(suite);
 }
