@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #define CHUNK_SIZE ((size_t)4 << 20)
 
@@ -35,8 +36,11 @@ static void *arena_alloc(struct dnsf_json_arena *arena, size_t size)
 	size = (size + 15) & ~(size_t)15;
 	if (!chunk || chunk->used + size > chunk->size) {
 		size_t capacity = size > CHUNK_SIZE ? size : CHUNK_SIZE;
-		chunk = malloc(sizeof(*chunk) + capacity);
-		if (!chunk)
+		/* straight from the kernel: freeing the arena gives the memory
+		 * back at once instead of leaving it in malloc's heap */
+		chunk = mmap(NULL, sizeof(*chunk) + capacity, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (chunk == MAP_FAILED)
 			return NULL;
 		chunk->size = capacity;
 		chunk->used = 0;
@@ -88,7 +92,7 @@ void dnsf_json_arena_end(struct dnsf_json_arena *arena)
 		active = NULL;
 	for (struct chunk *chunk = arena->chunks, *next; chunk; chunk = next) {
 		next = chunk->next;
-		free(chunk);
+		munmap(chunk, sizeof(*chunk) + chunk->size);
 	}
 	free(arena);
 }

@@ -191,6 +191,7 @@ int init(struct module_env *env, int id)
 	if (!dnsfilter_counting_register(state, env, id))
 		goto fail;
 	de->dyn_env = state;
+	dnsfilter_trim_memory();
 	log_loaded(path, state);
 	/* After reload_keep_cache the cache holds answers of the old feed. */
 	dnsfilter_purge_cache(env, state);
@@ -216,6 +217,7 @@ void deinit(struct module_env *env, int id)
 	dnsfilter_counting_unregister(env, id);
 	free_state(state);
 	de->dyn_env = NULL;
+	dnsfilter_trim_memory();
 }
 
 /* One rrset of one record, built in the query's region. */

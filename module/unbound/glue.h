@@ -189,6 +189,9 @@ int dnsfilter_counting_register(struct dnsfilter_env *state, struct module_env *
 /** Remove them (deinit, and on a failed init). */
 void dnsfilter_counting_unregister(struct module_env *env, int id);
 
+/** Give memory freed after a load back to the system (glibc: malloc_trim). */
+void dnsfilter_trim_memory(void);
+
 /** Log every message of an error list, one line each. */
 void dnsfilter_log_errors(const char *what, const struct dnsf_errors *errors);
 

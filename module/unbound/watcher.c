@@ -14,6 +14,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,12 +109,23 @@ int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr
 	return *set != NULL;
 }
 
+/* Give freed memory back to the system: a feed's build frees tens of
+ * megabytes that malloc would otherwise keep, and RSS would grow with
+ * every refresh. */
+void dnsfilter_trim_memory(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 /* Publish a new index; the old one is freed once no reader can hold it. */
 static void publish_index(struct dnsfilter_env *state, struct dnsf_index *index)
 {
 	struct dnsf_index *old = atomic_exchange(&state->index, index);
 	dnsf_grace_wait(state->grace);
 	dnsf_index_free(old);
+	dnsfilter_trim_memory();
 }
 
 static void publish_optout(struct dnsfilter_env *state, struct dnsf_cidr_set *set)
@@ -159,6 +171,7 @@ static void check_feed(struct dnsfilter_env *state)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	index = dnsfilter_load_feed(&state->settings);
 	if (!index) {
+		dnsfilter_trim_memory();
 		log_err("dnsfilter: %s: the loaded feed stays in force", state->settings.feed);
 		count_feed_failure(state);
 		return;
