@@ -181,6 +181,12 @@ class ReloadLoopTest(unittest.TestCase):
             self.assertNotIn(bad, log)
         self.assertEqual(stop.returncode, 0, stop.stdout)
         self.assertEqual(code, 0, rs.log_tail(unbound))
+        if os.environ.get("DNSFILTER_SANITIZED"):
+            # ASan's quarantine keeps freed memory (stock Unbound grows 6x
+            # too): RSS says nothing there; leaks are LeakSanitizer's job.
+            print("  RSS check skipped: the module runs under AddressSanitizer",
+                  file=sys.stderr)
+            return
         self.assertLessEqual(
             abs(result.rss_last - result.rss_first), RSS_TOLERANCE * result.rss_first,
             "RSS after the first reload %d kB, after %d reloads %d kB (%+.1f %%); "
