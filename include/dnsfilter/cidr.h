@@ -78,9 +78,8 @@ void dnsf_cidr_builder_free(struct dnsf_cidr_builder *builder);
  *   list_name[index] and quoting the value.
  * @return 1 when every value was valid and added, 0 otherwise.
  */
-int dnsf_cidr_builder_add_list(struct dnsf_cidr_builder *builder,
-			       const char *const *texts, size_t count,
-			       const char *list_name, struct dnsf_errors *errors);
+int dnsf_cidr_builder_add_list(struct dnsf_cidr_builder *builder, const char *const *texts,
+			       size_t count, const char *list_name, struct dnsf_errors *errors);
 
 /**
  * Add the prefixes of an opt-out file's text (see the syntax above). The
@@ -95,9 +94,8 @@ int dnsf_cidr_builder_add_list(struct dnsf_cidr_builder *builder,
  *   number and quoting the line's text.
  * @return 1 when every line was valid and its prefix added, 0 otherwise.
  */
-int dnsf_cidr_builder_add_file_text(struct dnsf_cidr_builder *builder,
-				    const char *text, size_t length,
-				    const char *file_name,
+int dnsf_cidr_builder_add_file_text(struct dnsf_cidr_builder *builder, const char *text,
+				    size_t length, const char *file_name,
 				    struct dnsf_errors *errors);
 
 /**
@@ -108,8 +106,8 @@ int dnsf_cidr_builder_add_file_text(struct dnsf_cidr_builder *builder,
  * @param errors: a read failure or every bad line.
  * @return 1 when the file was read and every line was valid, 0 otherwise.
  */
-int dnsf_cidr_builder_add_file(struct dnsf_cidr_builder *builder,
-			       const char *path, struct dnsf_errors *errors);
+int dnsf_cidr_builder_add_file(struct dnsf_cidr_builder *builder, const char *path,
+			       struct dnsf_errors *errors);
 
 /**
  * Freeze the prefixes added so far into a set: overlapping and adjacent
@@ -138,8 +136,7 @@ void dnsf_cidr_set_free(struct dnsf_cidr_set *set);
  *   address is looked up as its IPv4 address.
  * @return 1 when inside, 0 when not or for another family.
  */
-int dnsf_cidr_set_contains(const struct dnsf_cidr_set *set, int family,
-			   const void *address);
+int dnsf_cidr_set_contains(const struct dnsf_cidr_set *set, int family, const void *address);
 
 /**
  * The memory the set holds, its own struct included.

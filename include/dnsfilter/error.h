@@ -27,7 +27,7 @@ struct dnsf_errors {
  * @param format: printf format.
  */
 void dnsf_errors_add(struct dnsf_errors *errors, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /**
  * Free the messages and reset the list to empty.

@@ -106,8 +106,7 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
  * Read a feed file and index it, as dnsf_index_from_buffer.
  * @param path: the feed file.
  */
-struct dnsf_index *dnsf_index_from_file(const char *path,
-					const struct dnsf_feed_limits *limits,
+struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed_limits *limits,
 					struct dnsf_errors *errors);
 
 /** Free an index. NULL is allowed. */
@@ -149,8 +148,8 @@ struct dnsf_decision {
  * @param now: the time, seconds since the epoch.
  * @param decision: filled in.
  */
-void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key,
-		       int64_t now, struct dnsf_decision *decision);
+void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key, int64_t now,
+		       struct dnsf_decision *decision);
 
 /** Words for a verdict: "none", "allow", "block", "monitor". */
 const char *dnsf_verdict_name(enum dnsf_verdict verdict);

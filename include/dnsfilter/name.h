@@ -38,8 +38,7 @@ struct dnsf_key {
  * @param key: filled in.
  * @return 1 on success, 0 when the wire name is malformed.
  */
-int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length,
-		       struct dnsf_key *key);
+int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length, struct dnsf_key *key);
 
 /**
  * Check a feed name (letters, digits, '-', '_', labels 1-63 octets, at most
@@ -49,8 +48,7 @@ int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length,
  * @param why: on failure, set to a static description of the problem.
  * @return 1 when valid, 0 otherwise.
  */
-int dnsf_key_from_feed_name(const char *text, struct dnsf_key *key,
-			    const char **why);
+int dnsf_key_from_feed_name(const char *text, struct dnsf_key *key, const char **why);
 
 /**
  * Parse a name in presentation format, with \. and \DDD escapes and an

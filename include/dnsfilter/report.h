@@ -240,7 +240,6 @@ void dnsf_event_set_client(struct dnsf_event *event, const struct sockaddr *addr
  * @return 1 when the whole name fits, 0 when cut or the wire name is
  *   malformed (then qname is what could be read, possibly "").
  */
-int dnsf_event_set_qname_wire(struct dnsf_event *event, const uint8_t *wire,
-			      size_t wire_length);
+int dnsf_event_set_qname_wire(struct dnsf_event *event, const uint8_t *wire, size_t wire_length);
 
 #endif

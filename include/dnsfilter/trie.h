@@ -70,8 +70,7 @@ struct dnsf_trie_match {
  * @return 1 on success; 0 when out of memory or the items are not sorted,
  *   unique and in the alphabet (the trie is then empty).
  */
-int dnsf_trie_build(struct dnsf_trie *trie, const struct dnsf_trie_item *items,
-		    size_t count);
+int dnsf_trie_build(struct dnsf_trie *trie, const struct dnsf_trie_item *items, size_t count);
 
 /**
  * Free the trie's memory; the trie is then empty.
@@ -87,9 +86,8 @@ void dnsf_trie_free(struct dnsf_trie *trie);
  * @param max_matches: capacity of matches.
  * @return number of matches written.
  */
-size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key,
-		      size_t length, struct dnsf_trie_match *matches,
-		      size_t max_matches);
+size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key, size_t length,
+		      struct dnsf_trie_match *matches, size_t max_matches);
 
 /**
  * Check the structure: offsets inside the arena, children placed after

@@ -24,12 +24,11 @@ enum { EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: dnsfilter-check FEED [--lookup NAME [--at TIME]]\n"
-		"       dnsfilter-check --config SETTINGS [--lookup NAME [--at TIME]]\n"
-		"Validates a dnsfilter-feed/1 feed or a dnsfilter.json settings file.\n"
-		"TIME is YYYY-MM-DD (UTC) or an RFC 3339 timestamp; default now.\n"
-		"Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n");
+	fprintf(out, "usage: dnsfilter-check FEED [--lookup NAME [--at TIME]]\n"
+		     "       dnsfilter-check --config SETTINGS [--lookup NAME [--at TIME]]\n"
+		     "Validates a dnsfilter-feed/1 feed or a dnsfilter.json settings file.\n"
+		     "TIME is YYYY-MM-DD (UTC) or an RFC 3339 timestamp; default now.\n"
+		     "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n");
 }
 
 static void print_errors(const char *what, const struct dnsf_errors *errors)
@@ -44,10 +43,9 @@ static void print_errors(const char *what, const struct dnsf_errors *errors)
 /* An I/O problem (cannot open) is exit 2; anything else found is exit 1. */
 static int is_io_error(const struct dnsf_errors *errors)
 {
-	return errors->count == 1 &&
-	       (strncmp(errors->messages[0], "cannot open", 11) == 0 ||
-		strncmp(errors->messages[0], "read error", 10) == 0 ||
-		strncmp(errors->messages[0], "not a regular file", 18) == 0);
+	return errors->count == 1 && (strncmp(errors->messages[0], "cannot open", 11) == 0 ||
+				      strncmp(errors->messages[0], "read error", 10) == 0 ||
+				      strncmp(errors->messages[0], "not a regular file", 18) == 0);
 }
 
 static void print_summary(const char *path, const struct dnsf_index *index, int64_t now)
@@ -70,8 +68,8 @@ static void print_summary(const char *path, const struct dnsf_index *index, int6
 		printf("serial: %llu\n", (unsigned long long)index->serial);
 	if (index->generated)
 		printf("generated: %s\n", index->generated);
-	printf("entries: %zu (block %zu, monitor %zu), active at %s: %zu\n",
-	       index->entry_count, block, monitor, when, active);
+	printf("entries: %zu (block %zu, monitor %zu), active at %s: %zu\n", index->entry_count,
+	       block, monitor, when, active);
 	printf("names: %zu (exact %zu, wildcard %zu), allow: %zu\n",
 	       index->exact_count + index->wildcard_count, index->exact_count,
 	       index->wildcard_count, index->allow_count);
@@ -107,8 +105,7 @@ static int check_optout(const struct dnsf_settings *settings, struct dnsf_errors
 		return 0;
 	}
 	ok &= dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,
-					 settings->optout_network_count, "optout.networks",
-					 errors);
+					 settings->optout_network_count, "optout.networks", errors);
 	if (settings->optout_file)
 		ok &= dnsf_cidr_builder_add_file(builder, settings->optout_file, errors);
 	if (!ok) {
@@ -144,8 +141,7 @@ static int lookup(const struct dnsf_index *index, const char *name, int64_t now)
 		listed.length = decision.match_length;
 		dnsf_key_to_text(&listed, matched, sizeof(matched));
 		if (decision.entry)
-			printf(" by entry %s (%s)", decision.entry->id,
-			       decision.entry->behavior);
+			printf(" by entry %s (%s)", decision.entry->id, decision.entry->behavior);
 		printf(", matched %s%s", decision.wildcard ? "*." : "", matched);
 		if (decision.verdict == DNSF_VERDICT_ALLOW)
 			printf(" in the allow list");
@@ -186,8 +182,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (at && !dnsf_parse_time(at, 0, &now)) {
-		fprintf(stderr, "dnsfilter-check: --at: not a date or RFC 3339 "
-			"timestamp: %s\n", at);
+		fprintf(stderr,
+			"dnsfilter-check: --at: not a date or RFC 3339 "
+			"timestamp: %s\n",
+			at);
 		return EXIT_USAGE;
 	}
 	if (config) {
@@ -214,8 +212,7 @@ int main(int argc, char **argv)
 		if (is_io_error(&errors))
 			status = EXIT_USAGE;
 		else {
-			fprintf(stderr, "%s: invalid feed (%zu errors)\n", feed,
-				errors.count);
+			fprintf(stderr, "%s: invalid feed (%zu errors)\n", feed, errors.count);
 			status = EXIT_INVALID;
 		}
 		goto done;

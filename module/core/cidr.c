@@ -240,8 +240,7 @@ static void clear_host_bits(uint8_t *bytes, unsigned size, unsigned length)
 }
 
 /* Read "/N" (text without the slash), 0 <= N <= max. */
-static int parse_length(const char *text, size_t size, unsigned max,
-			unsigned *length)
+static int parse_length(const char *text, size_t size, unsigned max, unsigned *length)
 {
 	unsigned value = 0;
 
@@ -278,7 +277,8 @@ static void explain_host_bits(const struct prefix *prefix, char *why)
 	clear_host_bits(network, size, prefix->length);
 	inet_ntop(prefix->family, network, text, sizeof(text));
 	inet_ntop(prefix->family, prefix->bytes, host, sizeof(host));
-	snprintf(why, WHY_SIZE, "host bits are set after the first %u bits; "
+	snprintf(why, WHY_SIZE,
+		 "host bits are set after the first %u bits; "
 		 "write %s/%u for the network, or %s for the one address",
 		 prefix->length, text, prefix->length, host);
 }
@@ -286,8 +286,7 @@ static void explain_host_bits(const struct prefix *prefix, char *why)
 /* An IPv6 prefix inside ::ffff:0:0/96 becomes the IPv4 prefix it maps. */
 static void unmap_v4(struct prefix *prefix)
 {
-	if (prefix->family != AF_INET6 || prefix->length < 96 ||
-	    !is_v4_mapped(prefix->bytes))
+	if (prefix->family != AF_INET6 || prefix->length < 96 || !is_v4_mapped(prefix->bytes))
 		return;
 	prefix->family = AF_INET;
 	memmove(prefix->bytes, prefix->bytes + 12, 4);
@@ -298,8 +297,7 @@ static void unmap_v4(struct prefix *prefix)
  * Parse one prefix, text without surrounding whitespace.
  * @return 1, or 0 with the reason in why (WHY_SIZE bytes).
  */
-static int parse_prefix(const char *text, size_t size, struct prefix *prefix,
-			char *why)
+static int parse_prefix(const char *text, size_t size, struct prefix *prefix, char *why)
 {
 	const char *slash = memchr(text, '/', size);
 	size_t address_size = slash ? (size_t)(slash - text) : size;
@@ -311,16 +309,15 @@ static int parse_prefix(const char *text, size_t size, struct prefix *prefix,
 		return 0;
 	}
 	if (!parse_address(text, address_size, prefix)) {
-		snprintf(why, WHY_SIZE, "not an IPv4 or IPv6 address or prefix "
+		snprintf(why, WHY_SIZE,
+			 "not an IPv4 or IPv6 address or prefix "
 			 "(like 192.0.2.0/24, 2001:db8::/32 or 192.0.2.7)");
 		return 0;
 	}
 	max = prefix->family == AF_INET ? 32 : 128;
 	prefix->length = max;
-	if (slash && !parse_length(slash + 1, size - address_size - 1, max,
-				   &prefix->length)) {
-		snprintf(why, WHY_SIZE, "prefix length must be a number from 0 to %u",
-			 max);
+	if (slash && !parse_length(slash + 1, size - address_size - 1, max, &prefix->length)) {
+		snprintf(why, WHY_SIZE, "prefix length must be a number from 0 to %u", max);
 		return 0;
 	}
 	if (!host_bits_clear(prefix->bytes, max / 8, prefix->length)) {
@@ -448,23 +445,21 @@ static void source_begin(struct source *s, struct dnsf_cidr_builder *builder,
 	s->prefix_count = builder->prefix_count;
 }
 
-static void source_error(struct source *s, size_t position, const char *text,
-			 size_t size, const char *why)
+static void source_error(struct source *s, size_t position, const char *text, size_t size,
+			 const char *why)
 {
 	char quoted[QUOTE_SIZE];
 
 	quote(text, size, quoted);
 	if (s->is_file)
-		dnsf_errors_add(s->errors, "%s: line %zu: \"%s\": %s", s->name,
-				position, quoted, why);
+		dnsf_errors_add(s->errors, "%s: line %zu: \"%s\": %s", s->name, position, quoted,
+				why);
 	else
-		dnsf_errors_add(s->errors, "%s[%zu]: \"%s\": %s", s->name,
-				position, quoted, why);
+		dnsf_errors_add(s->errors, "%s[%zu]: \"%s\": %s", s->name, position, quoted, why);
 }
 
 /* Parse and add one prefix; errors name position (index or line). */
-static void source_add(struct source *s, size_t position, const char *text,
-		       size_t size)
+static void source_add(struct source *s, size_t position, const char *text, size_t size)
 {
 	struct dnsf_cidr_builder *b = s->builder;
 	struct prefix prefix;
@@ -501,9 +496,8 @@ static int source_end(struct source *s)
 	return 0;
 }
 
-int dnsf_cidr_builder_add_list(struct dnsf_cidr_builder *builder,
-			       const char *const *texts, size_t count,
-			       const char *list_name, struct dnsf_errors *errors)
+int dnsf_cidr_builder_add_list(struct dnsf_cidr_builder *builder, const char *const *texts,
+			       size_t count, const char *list_name, struct dnsf_errors *errors)
 {
 	struct source s;
 
@@ -523,8 +517,7 @@ static int is_space(char c)
 }
 
 /* One line of a file, [line, end) without its newline. */
-static void add_line(struct source *s, size_t number, const char *line,
-		     const char *end)
+static void add_line(struct source *s, size_t number, const char *line, const char *end)
 {
 	const char *comment = memchr(line, '#', (size_t)(end - line));
 
@@ -538,9 +531,8 @@ static void add_line(struct source *s, size_t number, const char *line,
 		source_add(s, number, line, (size_t)(end - line));
 }
 
-int dnsf_cidr_builder_add_file_text(struct dnsf_cidr_builder *builder,
-				    const char *text, size_t length,
-				    const char *file_name,
+int dnsf_cidr_builder_add_file_text(struct dnsf_cidr_builder *builder, const char *text,
+				    size_t length, const char *file_name,
 				    struct dnsf_errors *errors)
 {
 	const char *cursor = text, *end = text + length;
@@ -561,8 +553,7 @@ int dnsf_cidr_builder_add_file_text(struct dnsf_cidr_builder *builder,
 }
 
 /* Read a whole regular file; NULL with a message on failure. */
-static char *read_file(const char *path, size_t *length,
-		       struct dnsf_errors *errors)
+static char *read_file(const char *path, size_t *length, struct dnsf_errors *errors)
 {
 	struct stat info;
 	char *text = NULL;
@@ -577,15 +568,14 @@ static char *read_file(const char *path, size_t *length,
 		goto done;
 	}
 	if ((uint64_t)info.st_size > DNSF_CIDR_FILE_MAX_BYTES) {
-		dnsf_errors_add(errors, "%s: %lld bytes, more than the limit of %zu",
-				path, (long long)info.st_size, DNSF_CIDR_FILE_MAX_BYTES);
+		dnsf_errors_add(errors, "%s: %lld bytes, more than the limit of %zu", path,
+				(long long)info.st_size, DNSF_CIDR_FILE_MAX_BYTES);
 		goto done;
 	}
 	*length = (size_t)info.st_size;
 	text = malloc(*length + 1);
 	if (!text) {
-		dnsf_errors_add(errors, "%s: out of memory reading %zu bytes", path,
-				*length);
+		dnsf_errors_add(errors, "%s: out of memory reading %zu bytes", path, *length);
 		goto done;
 	}
 	if (fread(text, 1, *length, file) != *length) {
@@ -598,8 +588,8 @@ done:
 	return text;
 }
 
-int dnsf_cidr_builder_add_file(struct dnsf_cidr_builder *builder,
-			       const char *path, struct dnsf_errors *errors)
+int dnsf_cidr_builder_add_file(struct dnsf_cidr_builder *builder, const char *path,
+			       struct dnsf_errors *errors)
 {
 	size_t length = 0;
 	char *text = read_file(path, &length, errors);
@@ -641,8 +631,8 @@ static size_t v4_merge(struct v4_range *ranges, size_t count)
 	qsort(ranges, count, sizeof(*ranges), v4_range_compare);
 	for (size_t i = 0; i < count; i++) {
 		struct v4_range *previous = out ? &ranges[out - 1] : NULL;
-		if (previous && (previous->last == UINT32_MAX ||
-				 ranges[i].first <= previous->last + 1)) {
+		if (previous &&
+		    (previous->last == UINT32_MAX || ranges[i].first <= previous->last + 1)) {
 			if (ranges[i].last > previous->last)
 				previous->last = ranges[i].last;
 			continue;
@@ -662,8 +652,7 @@ static size_t v6_merge(struct v6_range *ranges, size_t count)
 	for (size_t i = 0; i < count; i++) {
 		struct v6_range *previous = out ? &ranges[out - 1] : NULL;
 		if (previous && (v6_is_max(previous->last) ||
-				 v6_compare(ranges[i].first,
-					    v6_next(previous->last)) <= 0)) {
+				 v6_compare(ranges[i].first, v6_next(previous->last)) <= 0)) {
 			if (v6_compare(ranges[i].last, previous->last) > 0)
 				previous->last = ranges[i].last;
 			continue;
@@ -689,8 +678,7 @@ static size_t bucket_count(const struct bucket_index *index)
 }
 
 /* Fill start[] from the buckets of the ranges' first keys, ascending. */
-static void fill_bucket_starts(struct bucket_index *index,
-			       const uint64_t *windows, size_t count)
+static void fill_bucket_starts(struct bucket_index *index, const uint64_t *windows, size_t count)
 {
 	size_t b = 0, buckets = bucket_count(index);
 
@@ -703,9 +691,8 @@ static void fill_bucket_starts(struct bucket_index *index,
 		index->start[b++] = (uint32_t)count;
 }
 
-static int bucket_index_build(struct bucket_index *index, unsigned skip,
-			      unsigned key_bits, const uint64_t *windows,
-			      size_t count)
+static int bucket_index_build(struct bucket_index *index, unsigned skip, unsigned key_bits,
+			      const uint64_t *windows, size_t count)
 {
 	index->skip = skip;
 	index->bits = bucket_bits_for(count, key_bits - skip);
@@ -730,8 +717,7 @@ static void *take_array(void *array, size_t count, size_t size)
 }
 
 /* Merge the ranges in place and take them; the index needs memory. */
-static int v4_table_build(struct v4_table *table, struct v4_range *ranges,
-			  size_t count)
+static int v4_table_build(struct v4_table *table, struct v4_range *ranges, size_t count)
 {
 	uint64_t *windows;
 	unsigned skip;
@@ -743,8 +729,7 @@ static int v4_table_build(struct v4_table *table, struct v4_range *ranges,
 	if (!windows)
 		return 0;
 	ranges = table->ranges;
-	skip = table->count ? v4_common_bits(ranges[0].first,
-					     ranges[table->count - 1].last) : 32;
+	skip = table->count ? v4_common_bits(ranges[0].first, ranges[table->count - 1].last) : 32;
 	for (size_t i = 0; i < table->count; i++)
 		windows[i] = v4_window(ranges[i].first, skip);
 	ok = bucket_index_build(&table->index, skip, 32, windows, table->count);
@@ -752,8 +737,7 @@ static int v4_table_build(struct v4_table *table, struct v4_range *ranges,
 	return ok;
 }
 
-static int v6_table_build(struct v6_table *table, struct v6_range *ranges,
-			  size_t count)
+static int v6_table_build(struct v6_table *table, struct v6_range *ranges, size_t count)
 {
 	uint64_t *windows;
 	unsigned skip;
@@ -765,8 +749,7 @@ static int v6_table_build(struct v6_table *table, struct v6_range *ranges,
 	if (!windows)
 		return 0;
 	ranges = table->ranges;
-	skip = table->count ? v6_common_bits(ranges[0].first,
-					     ranges[table->count - 1].last) : 128;
+	skip = table->count ? v6_common_bits(ranges[0].first, ranges[table->count - 1].last) : 128;
 	for (size_t i = 0; i < table->count; i++)
 		windows[i] = v6_window(ranges[i].first, skip);
 	ok = bucket_index_build(&table->index, skip, 128, windows, table->count);
@@ -774,8 +757,7 @@ static int v6_table_build(struct v6_table *table, struct v6_range *ranges,
 	return ok;
 }
 
-static size_t table_memory(size_t count, size_t range_size,
-			   const struct bucket_index *index)
+static size_t table_memory(size_t count, size_t range_size, const struct bucket_index *index)
 {
 	return count * range_size + (bucket_count(index) + 1) * sizeof(uint32_t);
 }
@@ -802,8 +784,10 @@ struct dnsf_cidr_set *dnsf_cidr_set_build(struct dnsf_cidr_builder *builder,
 	dnsf_cidr_builder_free(builder);
 	return set;
 fail:
-	dnsf_errors_add(errors, "out of memory building the opt-out network set "
-			"of %zu prefixes", builder->prefix_count);
+	dnsf_errors_add(errors,
+			"out of memory building the opt-out network set "
+			"of %zu prefixes",
+			builder->prefix_count);
 	dnsf_cidr_builder_free(builder);
 	dnsf_cidr_set_free(set);
 	return NULL;
@@ -865,8 +849,7 @@ static int v6_contains(const struct v6_table *table, struct v6_key key)
 	return low > 0 && v6_compare(key, table->ranges[low - 1].last) <= 0;
 }
 
-int dnsf_cidr_set_contains(const struct dnsf_cidr_set *set, int family,
-			   const void *address)
+int dnsf_cidr_set_contains(const struct dnsf_cidr_set *set, int family, const void *address)
 {
 	const uint8_t *bytes = address;
 
@@ -901,8 +884,7 @@ size_t dnsf_cidr_set_range_count(const struct dnsf_cidr_set *set, int family)
 /* ---- invariants ---- */
 
 /* start[] ascending from 0 to count. */
-static int bucket_index_check(const struct bucket_index *index, size_t count,
-			      const char **why)
+static int bucket_index_check(const struct bucket_index *index, size_t count, const char **why)
 {
 	size_t buckets = bucket_count(index);
 
@@ -919,8 +901,8 @@ static int bucket_index_check(const struct bucket_index *index, size_t count,
 }
 
 /* Range i, whose first key has this window, lies in its own bucket. */
-static int range_in_bucket(const struct bucket_index *index, uint64_t window,
-			   size_t i, const char **why)
+static int range_in_bucket(const struct bucket_index *index, uint64_t window, size_t i,
+			   const char **why)
 {
 	size_t bucket = bucket_of(index, window);
 
@@ -937,8 +919,7 @@ static int v4_table_check(const struct v4_table *t, const char **why)
 
 	if (!bucket_index_check(&t->index, t->count, why))
 		return 0;
-	if (t->count && t->index.skip !=
-	    v4_common_bits(r[0].first, r[t->count - 1].last)) {
+	if (t->count && t->index.skip != v4_common_bits(r[0].first, r[t->count - 1].last)) {
 		*why = "IPv4 index skips a wrong number of bits";
 		return 0;
 	}
@@ -948,8 +929,7 @@ static int v4_table_check(const struct v4_table *t, const char **why)
 			*why = "IPv4 ranges not ordered, disjoint and apart";
 			return 0;
 		}
-		if (!range_in_bucket(&t->index, v4_window(r[i].first, t->index.skip),
-				     i, why))
+		if (!range_in_bucket(&t->index, v4_window(r[i].first, t->index.skip), i, why))
 			return 0;
 	}
 	return 1;
@@ -961,8 +941,7 @@ static int v6_table_check(const struct v6_table *t, const char **why)
 
 	if (!bucket_index_check(&t->index, t->count, why))
 		return 0;
-	if (t->count && t->index.skip !=
-	    v6_common_bits(r[0].first, r[t->count - 1].last)) {
+	if (t->count && t->index.skip != v6_common_bits(r[0].first, r[t->count - 1].last)) {
 		*why = "IPv6 index skips a wrong number of bits";
 		return 0;
 	}
@@ -973,8 +952,7 @@ static int v6_table_check(const struct v6_table *t, const char **why)
 			*why = "IPv6 ranges not ordered, disjoint and apart";
 			return 0;
 		}
-		if (!range_in_bucket(&t->index, v6_window(r[i].first, t->index.skip),
-				     i, why))
+		if (!range_in_bucket(&t->index, v6_window(r[i].first, t->index.skip), i, why))
 			return 0;
 	}
 	return 1;

@@ -26,7 +26,7 @@
  * order that decides (block first, then earliest start, then feed order).
  * One lookup thus reads one small, contiguous record.
  */
-#define RULES_EXACT_COUNT(header) ((header) & 0x3fffu)
+#define RULES_EXACT_COUNT(header) ((header)&0x3fffu)
 #define RULES_WILDCARD_COUNT(header) (((header) >> 14) & 0x3fffu)
 #define RULES_ALLOW_EXACT (1u << 28)
 #define RULES_ALLOW_BELOW (1u << 29)
@@ -103,21 +103,19 @@ static int grow(void **array, size_t *capacity, size_t needed, size_t size)
 	return 1;
 }
 
-static int add_record(struct parser *p, const struct dnsf_key *key,
-		      enum record_kind kind, uint32_t entry)
+static int add_record(struct parser *p, const struct dnsf_key *key, enum record_kind kind,
+		      uint32_t entry)
 {
 	if (!grow((void **)&p->records, &p->record_capacity, p->record_count + 1,
 		  sizeof(*p->records)) ||
-	    !grow((void **)&p->keys, &p->keys_capacity,
-		  p->keys_size + key->length, 1)) {
+	    !grow((void **)&p->keys, &p->keys_capacity, p->keys_size + key->length, 1)) {
 		p->out_of_memory = 1;
 		return 0;
 	}
 	struct name_record *record = &p->records[p->record_count++];
 	record->prefix = 0;
 	for (size_t i = 0; i < 8; i++)
-		record->prefix = record->prefix << 8 |
-				 (i < key->length ? key->bytes[i] : 0);
+		record->prefix = record->prefix << 8 | (i < key->length ? key->bytes[i] : 0);
 	record->key_offset = (uint32_t)p->keys_size;
 	record->key_length = (uint8_t)key->length;
 	record->kind = (uint8_t)kind;
@@ -128,8 +126,8 @@ static int add_record(struct parser *p, const struct dnsf_key *key,
 }
 
 /* Check one name of an entry or of the allow list; add its record. */
-static void parse_name(struct parser *p, const cJSON *item, const char *where,
-		       size_t position, int is_allow, uint32_t entry, int force)
+static void parse_name(struct parser *p, const cJSON *item, const char *where, size_t position,
+		       int is_allow, uint32_t entry, int force)
 {
 	struct dnsf_key key;
 	const char *why = NULL;
@@ -143,8 +141,7 @@ static void parse_name(struct parser *p, const cJSON *item, const char *where,
 	if (strncmp(text, "*.", 2) == 0)
 		wildcard = 1;
 	if (!dnsf_key_from_feed_name(text + 2 * wildcard, &key, &why)) {
-		dnsf_errors_add(p->errors, "%s[%zu]: \"%.300s\": %s", where,
-				position, text, why);
+		dnsf_errors_add(p->errors, "%s[%zu]: \"%.300s\": %s", where, position, text, why);
 		return;
 	}
 	if (!is_allow && !force && p->psl) {
@@ -185,27 +182,29 @@ static char *copy_string(struct parser *p, const char *text)
 	return copy;
 }
 
-static int parse_time_field(struct parser *p, const cJSON *value,
-			    const char *prefix, const char *field, int64_t *out)
+static int parse_time_field(struct parser *p, const cJSON *value, const char *prefix,
+			    const char *field, int64_t *out)
 {
 	const char *text = cJSON_GetStringValue(value);
 	if (!text) {
-		dnsf_errors_add(p->errors, "%s: %s: must be a date (YYYY-MM-DD) "
-				"or an RFC 3339 timestamp string", prefix, field);
+		dnsf_errors_add(p->errors,
+				"%s: %s: must be a date (YYYY-MM-DD) "
+				"or an RFC 3339 timestamp string",
+				prefix, field);
 		return 0;
 	}
 	if (!dnsf_parse_time(text, p->index->timezone_offset, out)) {
-		dnsf_errors_add(p->errors, "%s: %s: \"%.100s\" is not a date "
-				"(YYYY-MM-DD) or an RFC 3339 timestamp", prefix,
-				field, text);
+		dnsf_errors_add(p->errors,
+				"%s: %s: \"%.100s\" is not a date "
+				"(YYYY-MM-DD) or an RFC 3339 timestamp",
+				prefix, field, text);
 		return 0;
 	}
 	return 1;
 }
 
-static const char *const entry_fields[] = {
-	"id", "behavior", "fqdns", "start", "end", "action", "force", NULL
-};
+static const char *const entry_fields[] = { "id",  "behavior", "fqdns", "start",
+					    "end", "action",   "force", NULL };
 
 static int known_field(const char *const *fields, const char *name)
 {
@@ -226,18 +225,18 @@ static void parse_entry(struct parser *p, const cJSON *object, size_t position)
 
 	entry->end = DNSF_TIME_NEVER;
 	if (cJSON_IsString(id) && id->valuestring[0])
-		snprintf(prefix, sizeof(prefix), "entry %zu (%.100s)", position,
-			 id->valuestring);
+		snprintf(prefix, sizeof(prefix), "entry %zu (%.100s)", position, id->valuestring);
 	else
 		snprintf(prefix, sizeof(prefix), "entry %zu (no id)", position);
 	if (!cJSON_IsObject(object)) {
 		dnsf_errors_add(p->errors, "%s: not an object", prefix);
 		return;
 	}
-	cJSON_ArrayForEach(field, object) {
+	cJSON_ArrayForEach(field, object)
+	{
 		if (!known_field(entry_fields, field->string))
-			dnsf_errors_add(p->errors, "%s: %.100s: unknown field",
-					prefix, field->string);
+			dnsf_errors_add(p->errors, "%s: %.100s: unknown field", prefix,
+					field->string);
 	}
 	if (!id)
 		dnsf_errors_add(p->errors, "%s: id: missing", prefix);
@@ -259,8 +258,10 @@ static void parse_entry(struct parser *p, const cJSON *object, size_t position)
 		else if (action && strcmp(action, "monitor") == 0)
 			entry->action = DNSF_ACTION_MONITOR;
 		else
-			dnsf_errors_add(p->errors, "%s: action: must be \"block\" "
-					"or \"monitor\"", prefix);
+			dnsf_errors_add(p->errors,
+					"%s: action: must be \"block\" "
+					"or \"monitor\"",
+					prefix);
 	}
 	field = cJSON_GetObjectItemCaseSensitive(object, "force");
 	if (field && !cJSON_IsBool(field))
@@ -286,16 +287,18 @@ static void parse_entry(struct parser *p, const cJSON *object, size_t position)
 	if (!field) {
 		dnsf_errors_add(p->errors, "%s: fqdns: missing", prefix);
 	} else if (!cJSON_IsArray(field) || cJSON_GetArraySize(field) == 0) {
-		dnsf_errors_add(p->errors, "%s: fqdns: must be a non-empty array "
-				"of names", prefix);
+		dnsf_errors_add(p->errors,
+				"%s: fqdns: must be a non-empty array "
+				"of names",
+				prefix);
 	} else {
 		char where[220];
 		size_t i = 0;
 		const cJSON *name;
 		snprintf(where, sizeof(where), "%s: fqdns", prefix);
-		cJSON_ArrayForEach(name, field) {
-			parse_name(p, name, where, i++, 0, (uint32_t)position,
-				   entry->force);
+		cJSON_ArrayForEach(name, field)
+		{
+			parse_name(p, name, where, i++, 0, (uint32_t)position, entry->force);
 		}
 		entry->fqdn_count = (uint32_t)i;
 	}
@@ -330,32 +333,31 @@ static void check_unique_ids(struct parser *p)
 		const struct dnsf_entry *a = &index->entries[order[i - 1]];
 		const struct dnsf_entry *b = &index->entries[order[i]];
 		if (strcmp(a->id, b->id) == 0)
-			dnsf_errors_add(p->errors, "entry %u (%.100s): id: "
-					"duplicate of entry %u", order[i], b->id,
-					order[i - 1]);
+			dnsf_errors_add(p->errors,
+					"entry %u (%.100s): id: "
+					"duplicate of entry %u",
+					order[i], b->id, order[i - 1]);
 	}
 	free(order);
 }
 
-static const char *const root_fields[] = {
-	"format", "serial", "generated", "timezone", "entries", "allow", NULL
-};
+static const char *const root_fields[] = { "format",  "serial", "generated", "timezone",
+					   "entries", "allow",  NULL };
 
 static void parse_header(struct parser *p, const cJSON *root)
 {
 	struct dnsf_index *index = p->index;
 	const cJSON *field;
 
-	cJSON_ArrayForEach(field, root) {
+	cJSON_ArrayForEach(field, root)
+	{
 		if (!known_field(root_fields, field->string))
 			dnsf_errors_add(p->errors, "%.100s: unknown field", field->string);
 	}
 	field = cJSON_GetObjectItemCaseSensitive(root, "format");
 	if (!field)
-		dnsf_errors_add(p->errors, "format: missing (must be \""
-				DNSF_FEED_FORMAT "\")");
-	else if (!cJSON_IsString(field) ||
-		 strcmp(field->valuestring, DNSF_FEED_FORMAT) != 0)
+		dnsf_errors_add(p->errors, "format: missing (must be \"" DNSF_FEED_FORMAT "\")");
+	else if (!cJSON_IsString(field) || strcmp(field->valuestring, DNSF_FEED_FORMAT) != 0)
 		dnsf_errors_add(p->errors, "format: must be \"" DNSF_FEED_FORMAT "\"");
 
 	field = cJSON_GetObjectItemCaseSensitive(root, "serial");
@@ -364,7 +366,7 @@ static void parse_header(struct parser *p, const cJSON *root)
 		if (!cJSON_IsNumber(field) || serial < 0 || serial > 9007199254740992.0 ||
 		    serial != (double)(uint64_t)serial)
 			dnsf_errors_add(p->errors, "serial: must be a whole number "
-					"from 0 to 2^53");
+						   "from 0 to 2^53");
 		else {
 			index->serial = (uint64_t)serial;
 			index->has_serial = 1;
@@ -374,7 +376,7 @@ static void parse_header(struct parser *p, const cJSON *root)
 	if (field && (!cJSON_IsString(field) ||
 		      !dnsf_parse_utc_offset(field->valuestring, &index->timezone_offset)))
 		dnsf_errors_add(p->errors, "timezone: must be a UTC offset like "
-				"\"+09:00\", \"-05:00\" or \"Z\"");
+					   "\"+09:00\", \"-05:00\" or \"Z\"");
 	field = cJSON_GetObjectItemCaseSensitive(root, "generated");
 	if (field) {
 		int64_t ignored;
@@ -403,8 +405,10 @@ static void parse_body(struct parser *p, const cJSON *root)
 	}
 	count = (size_t)cJSON_GetArraySize(entries);
 	if (count > p->limits->max_entries) {
-		dnsf_errors_add(p->errors, "entries: %zu entries, more than the "
-				"limit of %zu", count, p->limits->max_entries);
+		dnsf_errors_add(p->errors,
+				"entries: %zu entries, more than the "
+				"limit of %zu",
+				count, p->limits->max_entries);
 		return;
 	}
 	index->entries = calloc(count + 1, sizeof(*index->entries));
@@ -413,11 +417,14 @@ static void parse_body(struct parser *p, const cJSON *root)
 		return;
 	}
 	index->entry_count = count;
-	cJSON_ArrayForEach(item, entries) {
+	cJSON_ArrayForEach(item, entries)
+	{
 		parse_entry(p, item, i++);
 		if (p->record_count > p->limits->max_names) {
-			dnsf_errors_add(p->errors, "entries: more than the limit of "
-					"%zu names", p->limits->max_names);
+			dnsf_errors_add(p->errors,
+					"entries: more than the limit of "
+					"%zu names",
+					p->limits->max_names);
 			return;
 		}
 	}
@@ -426,7 +433,8 @@ static void parse_body(struct parser *p, const cJSON *root)
 		dnsf_errors_add(p->errors, "allow: must be an array of names");
 	} else if (allow) {
 		i = 0;
-		cJSON_ArrayForEach(item, allow) {
+		cJSON_ArrayForEach(item, allow)
+		{
 			parse_name(p, item, "allow", i++, 1, 0, 0);
 		}
 	}
@@ -446,8 +454,8 @@ static int compare_records(const void *x, const void *y, void *context)
 	if (a->prefix != b->prefix)
 		return a->prefix < b->prefix ? -1 : 1;
 	size_t n = a->key_length < b->key_length ? a->key_length : b->key_length;
-	int order = n > 8 ? memcmp(c->keys + a->key_offset + 8,
-				   c->keys + b->key_offset + 8, n - 8) : 0;
+	int order =
+	    n > 8 ? memcmp(c->keys + a->key_offset + 8, c->keys + b->key_offset + 8, n - 8) : 0;
 	if (order)
 		return order;
 	if (a->key_length != b->key_length)
@@ -468,8 +476,7 @@ static int same_key(const struct parser *p, const struct name_record *a,
 		    const struct name_record *b)
 {
 	return a->key_length == b->key_length &&
-	       memcmp(p->keys + a->key_offset, p->keys + b->key_offset,
-		      a->key_length) == 0;
+	       memcmp(p->keys + a->key_offset, p->keys + b->key_offset, a->key_length) == 0;
 }
 
 /*
@@ -541,8 +548,8 @@ static int build_index(struct parser *p)
 	size_t names = 0, words = 0, name = 0, word = 0;
 
 	if (p->record_count > 0)
-		qsort_r(p->records, p->record_count, sizeof(*p->records),
-			compare_records, &context);
+		qsort_r(p->records, p->record_count, sizeof(*p->records), compare_records,
+			&context);
 	if (!sort_key_pool(p))
 		return 0;
 	for (size_t i = 0; i < p->record_count; i++)
@@ -667,8 +674,7 @@ static size_t too_deep_offset(const char *text, size_t length, size_t max_depth)
 }
 
 /* Check the bytes and parse them; errors name the line and column. */
-static cJSON *parse_json(const char *text, size_t length,
-			 const struct dnsf_feed_limits *limits,
+static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed_limits *limits,
 			 struct dnsf_errors *errors)
 {
 	const char *parse_end = NULL;
@@ -676,8 +682,8 @@ static cJSON *parse_json(const char *text, size_t length,
 	cJSON *root;
 
 	if (length > limits->max_bytes) {
-		dnsf_errors_add(errors, "feed is %zu bytes, more than the limit of %zu",
-				length, limits->max_bytes);
+		dnsf_errors_add(errors, "feed is %zu bytes, more than the limit of %zu", length,
+				limits->max_bytes);
 		return NULL;
 	}
 	offset = utf8_invalid_offset((const unsigned char *)text, length);
@@ -700,8 +706,8 @@ static cJSON *parse_json(const char *text, size_t length,
 	if (parse_end && parse_end >= text && parse_end <= text + length)
 		offset = (size_t)(parse_end - text);
 	text_position(text, offset, &line, &column);
-	dnsf_errors_add(errors, "JSON syntax error at line %zu column %zu%s", line,
-			column, offset >= length ? " (truncated?)" : "");
+	dnsf_errors_add(errors, "JSON syntax error at line %zu column %zu%s", line, column,
+			offset >= length ? " (truncated?)" : "");
 	return NULL;
 }
 
@@ -758,8 +764,7 @@ fail:
 	return NULL;
 }
 
-struct dnsf_index *dnsf_index_from_file(const char *path,
-					const struct dnsf_feed_limits *limits,
+struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed_limits *limits,
 					struct dnsf_errors *errors)
 {
 	struct dnsf_feed_limits default_limits;
@@ -819,8 +824,8 @@ void dnsf_index_free(struct dnsf_index *index)
 }
 
 /* First active entry of a run of entry indexes, or NULL. */
-static const struct dnsf_entry *active_entry(const struct dnsf_index *index,
-					     const uint32_t *run, uint32_t count, int64_t now)
+static const struct dnsf_entry *active_entry(const struct dnsf_index *index, const uint32_t *run,
+					     uint32_t count, int64_t now)
 {
 	for (uint32_t i = 0; i < count; i++) {
 		const struct dnsf_entry *entry = &index->entries[run[i]];
@@ -830,12 +835,12 @@ static const struct dnsf_entry *active_entry(const struct dnsf_index *index,
 	return NULL;
 }
 
-void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key,
-		       int64_t now, struct dnsf_decision *decision)
+void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key, int64_t now,
+		       struct dnsf_decision *decision)
 {
 	struct dnsf_trie_match matches[DNSF_KEY_MAX / 2 + 1];
-	size_t count = dnsf_trie_walk(&index->trie, key->bytes, key->length,
-				      matches, sizeof(matches) / sizeof(matches[0]));
+	size_t count = dnsf_trie_walk(&index->trie, key->bytes, key->length, matches,
+				      sizeof(matches) / sizeof(matches[0]));
 
 	memset(decision, 0, sizeof(*decision));
 	/* Allow beats everything: the name itself, or "*." of a parent. */
@@ -854,13 +859,14 @@ void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *ke
 		const uint32_t *rules = &index->rule_lists[matches[i].value];
 		uint32_t exact_count = RULES_EXACT_COUNT(rules[0]);
 		int exact = matches[i].length == key->length;
-		const struct dnsf_entry *entry = exact ?
-			active_entry(index, rules + 1, exact_count, now) :
-			active_entry(index, rules + 1 + exact_count,
-				     RULES_WILDCARD_COUNT(rules[0]), now);
+		const struct dnsf_entry *entry =
+		    exact ? active_entry(index, rules + 1, exact_count, now)
+			  : active_entry(index, rules + 1 + exact_count,
+					 RULES_WILDCARD_COUNT(rules[0]), now);
 		if (entry) {
-			decision->verdict = entry->action == DNSF_ACTION_MONITOR ?
-				DNSF_VERDICT_MONITOR : DNSF_VERDICT_BLOCK;
+			decision->verdict = entry->action == DNSF_ACTION_MONITOR
+						? DNSF_VERDICT_MONITOR
+						: DNSF_VERDICT_BLOCK;
 			decision->entry = entry;
 			decision->wildcard = !exact;
 			decision->match_length = matches[i].length;

@@ -17,8 +17,7 @@ static uint8_t key_byte(uint8_t octet)
 	return octet;
 }
 
-int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length,
-		       struct dnsf_key *key)
+int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length, struct dnsf_key *key)
 {
 	size_t label_start[128];
 	size_t labels = 0, pos = 0, out = 0;
@@ -30,8 +29,7 @@ int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length,
 		uint8_t length = wire[pos];
 		if (length == 0)
 			break;
-		if (length > LABEL_MAX || labels == 128 ||
-		    pos + 1 + length >= wire_length ||
+		if (length > LABEL_MAX || labels == 128 || pos + 1 + length >= wire_length ||
 		    pos + 1 + length >= DNSF_WIRE_MAX)
 			return 0;
 		label_start[labels++] = pos;
@@ -51,12 +49,11 @@ int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length,
 
 static int is_feed_name_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
 }
 
-int dnsf_key_from_feed_name(const char *text, struct dnsf_key *key,
-			    const char **why)
+int dnsf_key_from_feed_name(const char *text, struct dnsf_key *key, const char **why)
 {
 	size_t length = strlen(text);
 	size_t label_end, out = 0;
@@ -200,8 +197,7 @@ int dnsf_key_to_text(const struct dnsf_key *key, char *out, size_t out_size)
 	/* Labels are stored root first: walk them from the end. */
 	while (label_end > 0) {
 		size_t label_start = label_end - 1; /* at the label end byte */
-		while (label_start > 0 &&
-		       key->bytes[label_start - 1] != DNSF_KEY_LABEL_END)
+		while (label_start > 0 && key->bytes[label_start - 1] != DNSF_KEY_LABEL_END)
 			label_start--;
 		for (size_t i = label_start; i < label_end - 1; i++) {
 			uint8_t c = key->bytes[i];

@@ -260,7 +260,7 @@ static void text_string(struct text *text, const char *string)
 }
 
 static void text_printf(struct text *text, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void text_printf(struct text *text, const char *format, ...)
 {
@@ -351,23 +351,19 @@ static const char *qtype_mnemonic(uint16_t qtype)
 		uint16_t type;
 		const char *name;
 	} names[] = {
-		{ 1, "A" },	     { 2, "NS" },	    { 5, "CNAME" },
-		{ 6, "SOA" },	     { 10, "NULL" },	    { 11, "WKS" },
-		{ 12, "PTR" },	     { 13, "HINFO" },	    { 15, "MX" },
-		{ 16, "TXT" },	     { 17, "RP" },	    { 18, "AFSDB" },
-		{ 24, "SIG" },	     { 25, "KEY" },	    { 28, "AAAA" },
-		{ 29, "LOC" },	     { 33, "SRV" },	    { 35, "NAPTR" },
-		{ 36, "KX" },	     { 37, "CERT" },	    { 39, "DNAME" },
-		{ 42, "APL" },	     { 43, "DS" },	    { 44, "SSHFP" },
-		{ 45, "IPSECKEY" },  { 46, "RRSIG" },	    { 47, "NSEC" },
-		{ 48, "DNSKEY" },    { 49, "DHCID" },	    { 50, "NSEC3" },
-		{ 51, "NSEC3PARAM" }, { 52, "TLSA" },	    { 53, "SMIMEA" },
-		{ 55, "HIP" },	     { 59, "CDS" },	    { 60, "CDNSKEY" },
-		{ 61, "OPENPGPKEY" }, { 62, "CSYNC" },	    { 63, "ZONEMD" },
-		{ 64, "SVCB" },	     { 65, "HTTPS" },	    { 99, "SPF" },
-		{ 108, "EUI48" },    { 109, "EUI64" },	    { 249, "TKEY" },
-		{ 250, "TSIG" },     { 251, "IXFR" },	    { 252, "AXFR" },
-		{ 255, "ANY" },	     { 256, "URI" },	    { 257, "CAA" },
+		{ 1, "A" },           { 2, "NS" },     { 5, "CNAME" },       { 6, "SOA" },
+		{ 10, "NULL" },       { 11, "WKS" },   { 12, "PTR" },        { 13, "HINFO" },
+		{ 15, "MX" },         { 16, "TXT" },   { 17, "RP" },         { 18, "AFSDB" },
+		{ 24, "SIG" },        { 25, "KEY" },   { 28, "AAAA" },       { 29, "LOC" },
+		{ 33, "SRV" },        { 35, "NAPTR" }, { 36, "KX" },         { 37, "CERT" },
+		{ 39, "DNAME" },      { 42, "APL" },   { 43, "DS" },         { 44, "SSHFP" },
+		{ 45, "IPSECKEY" },   { 46, "RRSIG" }, { 47, "NSEC" },       { 48, "DNSKEY" },
+		{ 49, "DHCID" },      { 50, "NSEC3" }, { 51, "NSEC3PARAM" }, { 52, "TLSA" },
+		{ 53, "SMIMEA" },     { 55, "HIP" },   { 59, "CDS" },        { 60, "CDNSKEY" },
+		{ 61, "OPENPGPKEY" }, { 62, "CSYNC" }, { 63, "ZONEMD" },     { 64, "SVCB" },
+		{ 65, "HTTPS" },      { 99, "SPF" },   { 108, "EUI48" },     { 109, "EUI64" },
+		{ 249, "TKEY" },      { 250, "TSIG" }, { 251, "IXFR" },      { 252, "AXFR" },
+		{ 255, "ANY" },       { 256, "URI" },  { 257, "CAA" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].type == qtype)
@@ -386,8 +382,7 @@ static void text_timestamp(struct text *text, int64_t time_ms)
 	time_t clock = (time_t)seconds;
 	struct tm tm;
 	char date[64];
-	if (!gmtime_r(&clock, &tm) ||
-	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+	if (!gmtime_r(&clock, &tm) || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
 		strcpy(date, "1970-01-01T00:00:00");
 	text_printf(text, "%s.%03dZ", date, (int)millis);
 }
@@ -461,8 +456,7 @@ static void text_event(struct text *text, const struct dnsf_event *event,
 		text_printf(text, "\",\"qtype\":\"TYPE%u\",\"id\":\"", (unsigned)event->qtype);
 	text_escaped(text, event->id, strnlen(event->id, sizeof(event->id)), ESCAPE_JSON);
 	text_printf(text, "\",\"action\":\"%s\",\"via\":\"%s\"}\n",
-		    event->monitor ? "monitor" : "block",
-		    event->via_cname ? "cname" : "qname");
+		    event->monitor ? "monitor" : "block", event->via_cname ? "cname" : "qname");
 }
 
 /* ---- matches per id ---- */
@@ -534,8 +528,8 @@ static int compare_id_counts(const void *a, const void *b)
  * interval_only), as a malloc'd array; *count is set. NULL when none or out
  * of memory (then *count is 0 and failed is set).
  */
-static struct id_count **id_table_sorted(struct id_table *table, int interval_only,
-					 size_t *count, int *failed)
+static struct id_count **id_table_sorted(struct id_table *table, int interval_only, size_t *count,
+					 int *failed)
 {
 	struct id_count **sorted = malloc((table->count + 1) * sizeof(*sorted));
 	*count = 0;
@@ -565,7 +559,7 @@ static void id_table_reset_interval(struct id_table *table)
 
 /* Tell the operator once, until the file works again. */
 static void complain(struct dnsf_reporter *reporter, int *failing, const char *format, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void complain(struct dnsf_reporter *reporter, int *failing, const char *format, ...)
 {
@@ -720,10 +714,10 @@ static void metrics_text(struct dnsf_reporter *reporter, const struct totals *to
 	metric(text, "dnsfilter_queries_total", "counter",
 	       "Client queries answered, cache hits included, opted-out clients excluded.",
 	       totals->queries);
-	metric(text, "dnsfilter_optout_queries_total", "counter",
-	       "Queries of opted-out clients.", totals->optout);
-	metric(text, "dnsfilter_blocked_total", "counter",
-	       "Queries answered with the sinkhole.", totals->blocked);
+	metric(text, "dnsfilter_optout_queries_total", "counter", "Queries of opted-out clients.",
+	       totals->optout);
+	metric(text, "dnsfilter_blocked_total", "counter", "Queries answered with the sinkhole.",
+	       totals->blocked);
 	metric(text, "dnsfilter_monitored_total", "counter",
 	       "Queries that matched a monitor entry or matched in monitor mode.",
 	       totals->monitored);
@@ -809,7 +803,7 @@ static void read_totals(struct dnsf_reporter *reporter, struct totals *totals)
 	}
 	totals->dropped += reporter->unwritten_events;
 	totals->feed_failures =
-		atomic_load_explicit(&reporter->feed_failures, memory_order_relaxed);
+	    atomic_load_explicit(&reporter->feed_failures, memory_order_relaxed);
 }
 
 /* Write the buffered event lines; count those not written as dropped. */
@@ -820,10 +814,10 @@ static void flush_log(struct dnsf_reporter *reporter, int64_t deadline)
 	if (!buffer->length)
 		return;
 	if (output_ready(reporter, &reporter->log))
-		written = output_write(reporter, &reporter->log, buffer->bytes, buffer->length,
-				       deadline);
+		written =
+		    output_write(reporter, &reporter->log, buffer->bytes, buffer->length, deadline);
 	reporter->unwritten_events +=
-		count_lines(buffer->bytes + written, buffer->length - written);
+	    count_lines(buffer->bytes + written, buffer->length - written);
 	buffer->length = 0;
 }
 
@@ -875,8 +869,8 @@ static void drain(struct dnsf_reporter *reporter)
 }
 
 /* The counter line: deltas since the last line written. */
-static void stats_text(struct dnsf_reporter *reporter, const struct totals *now,
-		       int64_t covered_ms, uint64_t serial, struct text *text)
+static void stats_text(struct dnsf_reporter *reporter, const struct totals *now, int64_t covered_ms,
+		       uint64_t serial, struct text *text)
 {
 	const struct totals *last = &reporter->reported;
 	size_t count;

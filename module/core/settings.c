@@ -17,8 +17,7 @@
 
 struct setting;
 typedef void (*setting_parser)(const struct setting *setting, const cJSON *value,
-			       struct dnsf_settings *settings,
-			       struct dnsf_errors *errors);
+			       struct dnsf_settings *settings, struct dnsf_errors *errors);
 
 struct setting {
 	/** dotted key */
@@ -27,14 +26,12 @@ struct setting {
 	setting_parser parse;
 };
 
-static int whole_number(const struct setting *setting, const cJSON *value,
-			double min, double max, uint64_t *out,
-			struct dnsf_errors *errors);
+static int whole_number(const struct setting *setting, const cJSON *value, double min, double max,
+			uint64_t *out, struct dnsf_errors *errors);
 
 /* A path setting, relative to the settings file's directory. */
 static void parse_path(const struct setting *setting, const cJSON *value,
-		       const struct dnsf_settings *settings, char **out,
-		       struct dnsf_errors *errors)
+		       const struct dnsf_settings *settings, char **out, struct dnsf_errors *errors)
 {
 	const char *path = cJSON_GetStringValue(value);
 	if (!path || !path[0]) {
@@ -87,8 +84,7 @@ static void parse_metrics_path(const struct setting *setting, const cJSON *value
 
 /* A list of strings; each is checked later by the opt-out builder. */
 static void parse_optout_networks(const struct setting *setting, const cJSON *value,
-				  struct dnsf_settings *settings,
-				  struct dnsf_errors *errors)
+				  struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
 	const cJSON *item;
 	size_t count = 0;
@@ -98,13 +94,13 @@ static void parse_optout_networks(const struct setting *setting, const cJSON *va
 				setting->key);
 		return;
 	}
-	settings->optout_networks = calloc((size_t)cJSON_GetArraySize(value) + 1,
-					   sizeof(char *));
+	settings->optout_networks = calloc((size_t)cJSON_GetArraySize(value) + 1, sizeof(char *));
 	if (!settings->optout_networks) {
 		dnsf_errors_add(errors, "%s: out of memory", setting->key);
 		return;
 	}
-	cJSON_ArrayForEach(item, value) {
+	cJSON_ArrayForEach(item, value)
+	{
 		const char *text = cJSON_GetStringValue(item);
 		if (!text) {
 			dnsf_errors_add(errors, "%s[%zu]: must be a string", setting->key, count);
@@ -139,24 +135,22 @@ static void parse_sinkhole_a(const struct setting *setting, const cJSON *value,
 {
 	const char *text = cJSON_GetStringValue(value);
 	if (!text || inet_pton(AF_INET, text, &settings->sinkhole_a) != 1)
-		dnsf_errors_add(errors, "%s: must be an IPv4 address string, not %s",
-				setting->key, text ? text : "that");
+		dnsf_errors_add(errors, "%s: must be an IPv4 address string, not %s", setting->key,
+				text ? text : "that");
 }
 
 static void parse_sinkhole_aaaa(const struct setting *setting, const cJSON *value,
-				struct dnsf_settings *settings,
-				struct dnsf_errors *errors)
+				struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
 	const char *text = cJSON_GetStringValue(value);
 	if (!text || inet_pton(AF_INET6, text, &settings->sinkhole_aaaa) != 1)
-		dnsf_errors_add(errors, "%s: must be an IPv6 address string, not %s",
-				setting->key, text ? text : "that");
+		dnsf_errors_add(errors, "%s: must be an IPv6 address string, not %s", setting->key,
+				text ? text : "that");
 }
 
 /* A whole number in [min, max]. */
-static int whole_number(const struct setting *setting, const cJSON *value,
-			double min, double max, uint64_t *out,
-			struct dnsf_errors *errors)
+static int whole_number(const struct setting *setting, const cJSON *value, double min, double max,
+			uint64_t *out, struct dnsf_errors *errors)
 {
 	double number = cJSON_GetNumberValue(value);
 	if (!cJSON_IsNumber(value) || !(number >= min && number <= max) ||
@@ -178,8 +172,7 @@ static void parse_ttl(const struct setting *setting, const cJSON *value,
 }
 
 static void parse_other_types(const struct setting *setting, const cJSON *value,
-			      struct dnsf_settings *settings,
-			      struct dnsf_errors *errors)
+			      struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
 	const char *text = cJSON_GetStringValue(value);
 	if (text && strcmp(text, "nodata") == 0)
@@ -202,8 +195,7 @@ static void parse_mode(const struct setting *setting, const cJSON *value,
 	else if (text && strcmp(text, "monitor") == 0)
 		settings->mode = DNSF_MODE_MONITOR;
 	else
-		dnsf_errors_add(errors, "%s: must be \"enforce\" or \"monitor\"",
-				setting->key);
+		dnsf_errors_add(errors, "%s: must be \"enforce\" or \"monitor\"", setting->key);
 }
 
 static void parse_log_client_ip(const struct setting *setting, const cJSON *value,
@@ -303,15 +295,14 @@ static int is_group(const char *prefix)
 	return 0;
 }
 
-static void parse_object(const cJSON *object, const char *prefix,
-			 struct dnsf_settings *settings, struct dnsf_errors *errors,
-			 unsigned char *seen)
+static void parse_object(const cJSON *object, const char *prefix, struct dnsf_settings *settings,
+			 struct dnsf_errors *errors, unsigned char *seen)
 {
 	const cJSON *item;
-	cJSON_ArrayForEach(item, object) {
+	cJSON_ArrayForEach(item, object)
+	{
 		char key[256];
-		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "",
-			 item->string);
+		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", item->string);
 		const struct setting *setting = find_setting(key);
 		if (setting) {
 			size_t slot = (size_t)(setting - settings_table);
@@ -368,8 +359,7 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 	return errors->count == errors_before;
 }
 
-int dnsf_settings_load(const char *path, struct dnsf_settings *settings,
-		       struct dnsf_errors *errors)
+int dnsf_settings_load(const char *path, struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
 	char *text = NULL;
 	size_t length = 0;

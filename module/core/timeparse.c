@@ -13,10 +13,8 @@ static int64_t days_from_civil(int64_t year, int month, int day)
 	year -= month <= 2;
 	int64_t era = (year >= 0 ? year : year - 399) / 400;
 	int64_t year_of_era = year - era * 400;
-	int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 +
-			      day - 1;
-	int64_t day_of_era = year_of_era * 365 + year_of_era / 4 -
-			     year_of_era / 100 + day_of_year;
+	int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+	int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
 	return era * 146097 + day_of_era - 719468;
 }
 
@@ -25,10 +23,10 @@ static void civil_from_days(int64_t days, int *year, int *month, int *day)
 	days += 719468;
 	int64_t era = (days >= 0 ? days : days - 146096) / 146097;
 	int64_t day_of_era = days - era * 146097;
-	int64_t year_of_era = (day_of_era - day_of_era / 1460 +
-			       day_of_era / 36524 - day_of_era / 146096) / 365;
-	int64_t day_of_year = day_of_era -
-			      (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+	int64_t year_of_era =
+	    (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+	int64_t day_of_year =
+	    day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
 	int64_t mp = (5 * day_of_year + 2) / 153;
 	*day = (int)(day_of_year - (153 * mp + 2) / 5 + 1);
 	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
@@ -73,8 +71,7 @@ int dnsf_parse_utc_offset(const char *text, int32_t *seconds)
 {
 	int hours, minutes, sign;
 
-	if (strcmp(text, "Z") == 0 || strcmp(text, "z") == 0 ||
-	    strcmp(text, "UTC") == 0) {
+	if (strcmp(text, "Z") == 0 || strcmp(text, "z") == 0 || strcmp(text, "UTC") == 0) {
 		*seconds = 0;
 		return 1;
 	}
@@ -82,8 +79,8 @@ int dnsf_parse_utc_offset(const char *text, int32_t *seconds)
 		return 0;
 	sign = text[0] == '-' ? -1 : 1;
 	text++;
-	if (!digits(&text, 2, &hours) || !expect(&text, ':') ||
-	    !digits(&text, 2, &minutes) || *text != 0)
+	if (!digits(&text, 2, &hours) || !expect(&text, ':') || !digits(&text, 2, &minutes) ||
+	    *text != 0)
 		return 0;
 	if (hours > 23 || minutes > 59)
 		return 0;
@@ -97,9 +94,8 @@ int dnsf_parse_time(const char *text, int32_t date_offset, int64_t *epoch)
 	int year, month, day, hour = 0, minute = 0, second = 0;
 	int32_t offset = date_offset;
 
-	if (!digits(&cursor, 4, &year) || !expect(&cursor, '-') ||
-	    !digits(&cursor, 2, &month) || !expect(&cursor, '-') ||
-	    !digits(&cursor, 2, &day))
+	if (!digits(&cursor, 4, &year) || !expect(&cursor, '-') || !digits(&cursor, 2, &month) ||
+	    !expect(&cursor, '-') || !digits(&cursor, 2, &day))
 		return 0;
 	if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
 		return 0;
@@ -125,8 +121,8 @@ int dnsf_parse_time(const char *text, int32_t date_offset, int64_t *epoch)
 		if (!dnsf_parse_utc_offset(cursor, &offset) || strcmp(cursor, "UTC") == 0)
 			return 0;
 	}
-	*epoch = days_from_civil(year, month, day) * 86400 + hour * 3600 +
-		 minute * 60 + second - offset;
+	*epoch =
+	    days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
 	return 1;
 }
 
@@ -140,6 +136,6 @@ void dnsf_format_time(int64_t epoch, char *out)
 		days--;
 	}
 	civil_from_days(days, &year, &month, &day);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, month, day,
-		 (int)(rest / 3600), (int)(rest / 60 % 60), (int)(rest % 60));
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, month, day, (int)(rest / 3600),
+		 (int)(rest / 60 % 60), (int)(rest % 60));
 }

@@ -29,22 +29,18 @@ _Static_assert(sizeof(struct trie_node) == 4, "node header is 4 bytes");
 /* Byte -> symbol: label end 0, '-' 1, '0'-'9' 2-11, '_' 12, 'a'-'z' 13-38. */
 #define NS NO_SYMBOL
 static const uint8_t symbol_of[256] = {
-	0, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, 1, NS, NS,
-	2, 3, 4, 5, 6, 7, 8, 9, 10, 11, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, 12,
-	NS, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
-	28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
-	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	0,  NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, 1,  NS, NS, 2,  3,  4,  5,  6,  7,  8,  9,  10, 11, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, 12, NS, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+	26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
+	NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS, NS,
 };
 #undef NS
 
@@ -123,8 +119,8 @@ static int reserve(struct builder *b, size_t bytes, uint32_t *offset)
 }
 
 /* Length of the common prefix of two keys from position depth. */
-static size_t common_length(const struct dnsf_trie_item *x,
-			    const struct dnsf_trie_item *y, size_t depth)
+static size_t common_length(const struct dnsf_trie_item *x, const struct dnsf_trie_item *y,
+			    size_t depth)
 {
 	size_t n = depth;
 	size_t limit = x->length < y->length ? x->length : y->length;
@@ -139,8 +135,8 @@ static size_t common_length(const struct dnsf_trie_item *x,
  * and last items. Recursion depth is bounded by the key length (255).
  * Children are built after their parent, so they lie after it in the arena.
  */
-static int build_node(struct builder *b, size_t first, size_t last,
-		      size_t depth, uint32_t *offset_out)
+static int build_node(struct builder *b, size_t first, size_t last, size_t depth,
+		      uint32_t *offset_out)
 {
 	const struct dnsf_trie_item *items = b->items;
 	size_t skip = common_length(&items[first], &items[last - 1], depth);
@@ -162,7 +158,8 @@ static int build_node(struct builder *b, size_t first, size_t last,
 	{
 		struct trie_node *node = (struct trie_node *)(void *)(b->arena + offset);
 		uint32_t *words = (uint32_t *)(void *)(node + 1);
-		node->flags = (uint8_t)((has_value ? NODE_VALUE : 0) | (children ? NODE_CHILDREN : 0));
+		node->flags =
+		    (uint8_t)((has_value ? NODE_VALUE : 0) | (children ? NODE_CHILDREN : 0));
 		node->skip_length = (uint8_t)skip;
 		if (children) {
 			*words++ = (uint32_t)bitmap;
@@ -212,8 +209,7 @@ static int items_valid(const struct dnsf_trie_item *items, size_t count)
 	return 1;
 }
 
-int dnsf_trie_build(struct dnsf_trie *trie, const struct dnsf_trie_item *items,
-		    size_t count)
+int dnsf_trie_build(struct dnsf_trie *trie, const struct dnsf_trie_item *items, size_t count)
 {
 	struct builder b = { .items = items };
 	uint32_t root;
@@ -242,9 +238,8 @@ void dnsf_trie_free(struct dnsf_trie *trie)
 	memset(trie, 0, sizeof(*trie));
 }
 
-size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key,
-		      size_t length, struct dnsf_trie_match *matches,
-		      size_t max_matches)
+size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key, size_t length,
+		      struct dnsf_trie_match *matches, size_t max_matches)
 {
 	size_t found = 0, pos = 0;
 	uint32_t offset = ROOT_OFFSET;
@@ -279,9 +274,8 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key,
 }
 
 /* Invariant walk; depth-first, depth bounded by the key length. */
-static int check_node(const struct dnsf_trie *trie, uint32_t offset,
-		      size_t depth, int is_root, size_t *keys, size_t *nodes,
-		      const char **why)
+static int check_node(const struct dnsf_trie *trie, uint32_t offset, size_t depth, int is_root,
+		      size_t *keys, size_t *nodes, const char **why)
 {
 	if (offset % 4 != 0 || offset + sizeof(struct trie_node) > trie->arena_size) {
 		*why = "node offset outside the arena or misaligned";
@@ -325,8 +319,7 @@ static int check_node(const struct dnsf_trie *trie, uint32_t offset,
 			*why = "child placed before its parent";
 			return 0;
 		}
-		if (!check_node(trie, node_children(node)[i], depth + 1, 0,
-				keys, nodes, why))
+		if (!check_node(trie, node_children(node)[i], depth + 1, 0, keys, nodes, why))
 			return 0;
 	}
 	return 1;

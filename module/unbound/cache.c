@@ -51,8 +51,8 @@ static void purge_examine(struct purge *purge, struct msgreply_entry *entry)
 	purge->examined++;
 	if (entry->key.qclass != LDNS_RR_CLASS_IN)
 		return;
-	view_decide(&purge->view, entry->key.qname, entry->key.qname_len, purge->now,
-		    &decision, &key);
+	view_decide(&purge->view, entry->key.qname, entry->key.qname_len, purge->now, &decision,
+		    &key);
 	if (decision.verdict == DNSF_VERDICT_NONE && purge->match_cname && rep &&
 	    rrset_array_lock(rep->ref, rep->rrset_count, 0)) {
 		view_chain_decision(&purge->view, rep, purge->now, &decision);
@@ -112,13 +112,13 @@ void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter_env *s
 	while (purge.list) {
 		struct cached_question *question = purge.list;
 		purge.list = question->next;
-		dnsfilter_remove_cached(env, question->name, question->length,
-					question->qtype, question->qclass);
+		dnsfilter_remove_cached(env, question->name, question->length, question->qtype,
+					question->qclass);
 		free(question);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	log_info("dnsfilter: cache purge: %zu cached answers examined, %zu removed, %.1f ms",
 		 purge.examined, purge.found,
 		 (double)(end.tv_sec - start.tv_sec) * 1e3 +
-		 (double)(end.tv_nsec - start.tv_nsec) / 1e6);
+		     (double)(end.tv_nsec - start.tv_nsec) / 1e6);
 }

@@ -90,11 +90,10 @@ static void report_event(struct dnsf_counters *counters, const struct query_info
 }
 
 /* Every answer to a client passes here (all four reply callback kinds). */
-static int on_answer(struct query_info *qinfo, struct module_qstate *qstate,
-		     struct reply_info *rep, int rcode, struct edns_data *edns,
-		     struct edns_option **opt_list_out, struct comm_reply *repinfo,
-		     struct regional *region, struct timeval *start_time, int id,
-		     void *cb_arg)
+static int on_answer(struct query_info *qinfo, struct module_qstate *qstate, struct reply_info *rep,
+		     int rcode, struct edns_data *edns, struct edns_option **opt_list_out,
+		     struct comm_reply *repinfo, struct regional *region,
+		     struct timeval *start_time, int id, void *cb_arg)
 {
 	const struct dnsfilter_env *state = cb_arg;
 	struct dnsf_counters *counters;
@@ -124,7 +123,9 @@ static int on_answer(struct query_info *qinfo, struct module_qstate *qstate,
 }
 
 static const enum inplace_cb_list_type answer_kinds[] = {
-	inplace_cb_reply, inplace_cb_reply_cache, inplace_cb_reply_local,
+	inplace_cb_reply,
+	inplace_cb_reply_cache,
+	inplace_cb_reply_local,
 	inplace_cb_reply_servfail,
 };
 
@@ -135,8 +136,8 @@ int dnsfilter_counting_register(struct dnsfilter_env *state, struct module_env *
 	if (!state->reporter)
 		return 1;
 	for (size_t i = 0; i < sizeof(answer_kinds) / sizeof(answer_kinds[0]); i++)
-		if (!de->inplace_cb_register_wrapped((void *)on_answer, answer_kinds[i],
-						     state, env, id)) {
+		if (!de->inplace_cb_register_wrapped((void *)on_answer, answer_kinds[i], state, env,
+						     id)) {
 			log_err("dnsfilter: cannot register Unbound's reply callbacks");
 			dnsfilter_counting_unregister(env, id);
 			return 0;

@@ -40,16 +40,18 @@ int view_client_opted_out(const struct feed_view *view, const struct comm_reply 
 	if (!view->optout)
 		return 0;
 	if (address->ss_family == AF_INET)
-		return dnsf_cidr_set_contains(view->optout, AF_INET,
-			&((const struct sockaddr_in *)(const void *)address)->sin_addr);
+		return dnsf_cidr_set_contains(
+		    view->optout, AF_INET,
+		    &((const struct sockaddr_in *)(const void *)address)->sin_addr);
 	if (address->ss_family == AF_INET6)
-		return dnsf_cidr_set_contains(view->optout, AF_INET6,
-			&((const struct sockaddr_in6 *)(const void *)address)->sin6_addr);
+		return dnsf_cidr_set_contains(
+		    view->optout, AF_INET6,
+		    &((const struct sockaddr_in6 *)(const void *)address)->sin6_addr);
 	return 0;
 }
 
-void view_decide(const struct feed_view *view, const uint8_t *name, size_t length,
-		 int64_t now, struct dnsf_decision *decision, struct dnsf_key *key)
+void view_decide(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now,
+		 struct dnsf_decision *decision, struct dnsf_key *key)
 {
 	memset(decision, 0, sizeof(*decision));
 	if (dnsf_key_from_wire(name, length, key))
@@ -62,8 +64,8 @@ const uint8_t *dnsfilter_alias_target(const void *rrset_pointer, size_t *length)
 	const struct packed_rrset_data *data = rrset->entry.data;
 	uint16_t type = ntohs(rrset->rk.type);
 
-	if ((type != LDNS_RR_TYPE_CNAME && type != LDNS_RR_TYPE_DNAME) ||
-	    !data || data->count < 1 || data->rr_len[0] < 3)
+	if ((type != LDNS_RR_TYPE_CNAME && type != LDNS_RR_TYPE_DNAME) || !data ||
+	    data->count < 1 || data->rr_len[0] < 3)
 		return NULL;
 	*length = data->rr_len[0] - 2;
 	return data->rr_data[0] + 2;

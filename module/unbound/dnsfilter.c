@@ -63,8 +63,7 @@ EXPORT int init(struct module_env *env, int id);
 EXPORT void deinit(struct module_env *env, int id);
 EXPORT void operate(struct module_qstate *qstate, enum module_ev event, int id,
 		    struct outbound_entry *outbound);
-EXPORT void inform_super(struct module_qstate *qstate, int id,
-			 struct module_qstate *super);
+EXPORT void inform_super(struct module_qstate *qstate, int id, struct module_qstate *super);
 EXPORT void clear(struct module_qstate *qstate, int id);
 EXPORT size_t get_mem(struct module_env *env, int id);
 
@@ -85,12 +84,14 @@ static int check_host_version(void)
 	if (found == 0) {
 		log_err("dnsfilter: this module was built for %s and cannot run "
 			"inside another Unbound version; rebuild it against the "
-			"source tree of the running Unbound", BUILT_FOR);
+			"source tree of the running Unbound",
+			BUILT_FOR);
 		return 0;
 	}
 	/* /proc is not there (a chroot without it): say so and go on. */
 	log_warn("dnsfilter: cannot read /proc/self/exe to check that the "
-		 "running Unbound is %s; make sure it is", BUILT_FOR);
+		 "running Unbound is %s; make sure it is",
+		 BUILT_FOR);
 	return 1;
 }
 
@@ -146,8 +147,7 @@ static void log_loaded(const char *path, struct dnsfilter_env *state)
 		 path, BUILT_FOR, state->settings.feed, index->entry_count,
 		 index->exact_count + index->wildcard_count, index->wildcard_count,
 		 index->allow_count, (unsigned long long)index->serial, index->memory_bytes,
-		 optout ? dnsf_cidr_set_prefix_count(optout) : 0,
-		 state->settings.watch_interval);
+		 optout ? dnsf_cidr_set_prefix_count(optout) : 0, state->settings.watch_interval);
 }
 
 int init(struct module_env *env, int id)
@@ -221,15 +221,14 @@ void deinit(struct module_env *env, int id)
 }
 
 /* One rrset of one record, built in the query's region. */
-static struct ub_packed_rrset_key *make_rrset(struct regional *region,
-					      const uint8_t *owner, size_t owner_length,
-					      uint16_t type, uint16_t rrclass, uint32_t ttl,
-					      const void *rdata, size_t rdata_length)
+static struct ub_packed_rrset_key *make_rrset(struct regional *region, const uint8_t *owner,
+					      size_t owner_length, uint16_t type, uint16_t rrclass,
+					      uint32_t ttl, const void *rdata, size_t rdata_length)
 {
 	struct ub_packed_rrset_key *key = regional_alloc_zero(region, sizeof(*key));
-	struct packed_rrset_data *data = regional_alloc_zero(region,
-		sizeof(*data) + sizeof(size_t) + sizeof(uint8_t *) +
-		sizeof(time_t) + 2 + rdata_length);
+	struct packed_rrset_data *data =
+	    regional_alloc_zero(region, sizeof(*data) + sizeof(size_t) + sizeof(uint8_t *) +
+					    sizeof(time_t) + 2 + rdata_length);
 
 	if (!key || !data)
 		return NULL;
@@ -258,12 +257,12 @@ static struct ub_packed_rrset_key *make_rrset(struct regional *region,
 /* The SOA of a negative sinkhole answer: owner the listed name, its
  * minimum (and TTL) the settings' ttl, so downstream caches keep the
  * NODATA/NXDOMAIN only that long (RFC 2308). */
-static struct ub_packed_rrset_key *make_soa(struct regional *region,
-					    const uint8_t *owner, size_t owner_length,
-					    uint16_t rrclass, uint32_t ttl, uint32_t serial)
+static struct ub_packed_rrset_key *make_soa(struct regional *region, const uint8_t *owner,
+					    size_t owner_length, uint16_t rrclass, uint32_t ttl,
+					    uint32_t serial)
 {
-	static const uint8_t mname[] = "\011localhost";           /* localhost. */
-	static const uint8_t rname[] = "\006nobody\007invalid";    /* nobody.invalid. */
+	static const uint8_t mname[] = "\011localhost"; /* localhost. */
+	static const uint8_t rname[] = "\006nobody\007invalid"; /* nobody.invalid. */
 	uint8_t rdata[sizeof(mname) + sizeof(rname) + 20];
 	size_t n = 0;
 	const uint32_t timers[5] = { serial, 3600, 600, 86400, ttl };
@@ -274,8 +273,7 @@ static struct ub_packed_rrset_key *make_soa(struct regional *region,
 	n += sizeof(rname);
 	for (size_t i = 0; i < 5; i++, n += 4)
 		sldns_write_uint32(rdata + n, timers[i]);
-	return make_rrset(region, owner, owner_length, LDNS_RR_TYPE_SOA, rrclass, ttl,
-			  rdata, n);
+	return make_rrset(region, owner, owner_length, LDNS_RR_TYPE_SOA, rrclass, ttl, rdata, n);
 }
 
 /* The last labels of a wire name: the listed parent that matched. */
@@ -307,8 +305,7 @@ static size_t key_labels(const struct dnsf_key *key, size_t length)
  * owned by soa_owner. Marked insecure so the mesh neither fails it for
  * validation nor sets AD.
  */
-static struct dns_msg *synthesize_answer(struct module_qstate *qstate,
-					 const struct feed_view *view,
+static struct dns_msg *synthesize_answer(struct module_qstate *qstate, const struct feed_view *view,
 					 const uint8_t *soa_owner, size_t soa_owner_length)
 {
 	const struct query_info *qinfo = &qstate->qinfo;
@@ -319,23 +316,23 @@ static struct dns_msg *synthesize_answer(struct module_qstate *qstate,
 	struct dns_msg *msg;
 
 	if (qinfo->qtype == LDNS_RR_TYPE_A || qinfo->qtype == LDNS_RR_TYPE_ANY)
-		rrsets[answers++] = make_rrset(qstate->region, qinfo->qname, qinfo->qname_len,
-					       LDNS_RR_TYPE_A, qinfo->qclass, settings->ttl,
-					       &settings->sinkhole_a, 4);
+		rrsets[answers++] =
+		    make_rrset(qstate->region, qinfo->qname, qinfo->qname_len, LDNS_RR_TYPE_A,
+			       qinfo->qclass, settings->ttl, &settings->sinkhole_a, 4);
 	if (qinfo->qtype == LDNS_RR_TYPE_AAAA || qinfo->qtype == LDNS_RR_TYPE_ANY)
-		rrsets[answers++] = make_rrset(qstate->region, qinfo->qname, qinfo->qname_len,
-					       LDNS_RR_TYPE_AAAA, qinfo->qclass, settings->ttl,
-					       &settings->sinkhole_aaaa, 16);
+		rrsets[answers++] =
+		    make_rrset(qstate->region, qinfo->qname, qinfo->qname_len, LDNS_RR_TYPE_AAAA,
+			       qinfo->qclass, settings->ttl, &settings->sinkhole_aaaa, 16);
 	total = answers;
 	if (answers == 0) {
 		if (settings->other_types == DNSF_OTHER_NXDOMAIN)
 			rcode = LDNS_RCODE_NXDOMAIN;
-		rrsets[total++] = make_soa(qstate->region, soa_owner, soa_owner_length,
-					   qinfo->qclass, settings->ttl,
-					   (uint32_t)view->index->serial);
+		rrsets[total++] =
+		    make_soa(qstate->region, soa_owner, soa_owner_length, qinfo->qclass,
+			     settings->ttl, (uint32_t)view->index->serial);
 	}
-	msg = dns_msg_create(qinfo->qname, qinfo->qname_len, qinfo->qtype,
-			     qinfo->qclass, qstate->region, total);
+	msg = dns_msg_create(qinfo->qname, qinfo->qname_len, qinfo->qtype, qinfo->qclass,
+			     qstate->region, total);
 	if (!msg)
 		return NULL;
 	for (size_t i = 0; i < total; i++) {
@@ -358,8 +355,7 @@ static struct dns_msg *synthesize_answer(struct module_qstate *qstate,
 /* Does the module act on this query type at all? */
 static int filters_qtype(const struct dnsf_settings *settings, uint16_t qtype)
 {
-	if (qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_AAAA ||
-	    qtype == LDNS_RR_TYPE_ANY)
+	if (qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY)
 		return 1;
 	return settings->other_types != DNSF_OTHER_PASS;
 }
@@ -375,9 +371,8 @@ static enum dnsf_verdict effective_verdict(const struct dnsfilter_env *state,
 
 /* Note what the module did to the query (for the event of each client
  * answered, see counting.c) and log it at verbosity 2. */
-static void note_match(struct dnsfilter_query *query, enum dnsf_verdict verdict,
-		       enum match_via via, const struct query_info *qinfo,
-		       const struct dnsf_entry *entry)
+static void note_match(struct dnsfilter_query *query, enum dnsf_verdict verdict, enum match_via via,
+		       const struct query_info *qinfo, const struct dnsf_entry *entry)
 {
 	char name[DNSF_KEY_MAX * 4 + 2], type[16];
 	struct dnsf_key key;
@@ -393,8 +388,8 @@ static void note_match(struct dnsfilter_query *query, enum dnsf_verdict verdict,
 		return;
 	sldns_wire2str_type_buf(qinfo->qtype, type, sizeof(type));
 	verbose(VERB_DETAIL, "dnsfilter: %s %s %s %s%s",
-		verdict == DNSF_VERDICT_BLOCK ? "block" : "monitor", name, type,
-		entry->id, via == VIA_CNAME ? " via cname" : "");
+		verdict == DNSF_VERDICT_BLOCK ? "block" : "monitor", name, type, entry->id,
+		via == VIA_CNAME ? " via cname" : "");
 }
 
 /* The iterator stored the real answer under the question and under every
@@ -416,8 +411,8 @@ static void remove_chain_from_cache(struct module_qstate *qstate, const struct r
 
 /* Finish the query with the sinkhole answer. */
 static void answer_sinkhole(struct module_qstate *qstate, int id, const struct feed_view *view,
-			    const struct dnsf_entry *entry,
-			    const uint8_t *soa_owner, size_t soa_owner_length)
+			    const struct dnsf_entry *entry, const uint8_t *soa_owner,
+			    size_t soa_owner_length)
 {
 	qstate->return_msg = synthesize_answer(qstate, view, soa_owner, soa_owner_length);
 	if (!qstate->return_msg) {
@@ -463,8 +458,8 @@ static void handle_new_query(struct module_qstate *qstate, int id, const struct 
 	struct dnsf_decision decision;
 	struct dnsf_key key;
 
-	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len,
-		    (int64_t)*qstate->env->now, &decision, &key);
+	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, (int64_t)*qstate->env->now,
+		    &decision, &key);
 	query->verdict = effective_verdict(view->state, decision.verdict);
 	query->opted_out = client && view_client_opted_out(view, client);
 	if (query->verdict != DNSF_VERDICT_BLOCK && query->verdict != DNSF_VERDICT_MONITOR)
@@ -475,7 +470,8 @@ static void handle_new_query(struct module_qstate *qstate, int id, const struct 
 		 * query for the name reaches the module again. */
 		qstate->no_cache_store = 1;
 		if (!query->opted_out && query->verdict == DNSF_VERDICT_MONITOR)
-			note_match(query, DNSF_VERDICT_MONITOR, VIA_QNAME, &qstate->qinfo, decision.entry);
+			note_match(query, DNSF_VERDICT_MONITOR, VIA_QNAME, &qstate->qinfo,
+				   decision.entry);
 		return;
 	}
 	size_t owner_length = qstate->qinfo.qname_len;
@@ -507,18 +503,21 @@ static void handle_answer(struct module_qstate *qstate, int id, const struct fee
 				    &decision, &key);
 			if (decision.verdict == DNSF_VERDICT_BLOCK) {
 				size_t owner_length = qstate->qinfo.qname_len;
-				const uint8_t *owner = wire_suffix(qstate->qinfo.qname, &owner_length,
-					key_labels(&key, decision.match_length));
-				answer_sinkhole(qstate, id, view, decision.entry, owner, owner_length);
-				note_match(query, DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo, decision.entry);
+				const uint8_t *owner =
+				    wire_suffix(qstate->qinfo.qname, &owner_length,
+						key_labels(&key, decision.match_length));
+				answer_sinkhole(qstate, id, view, decision.entry, owner,
+						owner_length);
+				note_match(query, DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo,
+					   decision.entry);
 			}
 		}
 		return;
 	}
 	if (!settings->match_cname || query->verdict != DNSF_VERDICT_NONE || !msg || !msg->rep)
 		return;
-	enum dnsf_verdict verdict = effective_verdict(view->state,
-		view_chain_decision(view, msg->rep, now, &decision));
+	enum dnsf_verdict verdict =
+	    effective_verdict(view->state, view_chain_decision(view, msg->rep, now, &decision));
 	if (verdict == DNSF_VERDICT_NONE)
 		return;
 	/* Cached copies would reach later clients without the module. */
@@ -537,8 +536,7 @@ static void handle_answer(struct module_qstate *qstate, int id, const struct fee
 /* Queries the module leaves alone: the resolver's own lookups, other classes. */
 static int is_internal(const struct module_qstate *qstate)
 {
-	return qstate->is_priming || qstate->is_valrec ||
-	       qstate->qinfo.qclass != LDNS_RR_CLASS_IN;
+	return qstate->is_priming || qstate->is_valrec || qstate->qinfo.qclass != LDNS_RR_CLASS_IN;
 }
 
 void operate(struct module_qstate *qstate, enum module_ev event, int id,

@@ -134,8 +134,8 @@ void view_close(struct feed_view *view);
 int view_client_opted_out(const struct feed_view *view, const struct comm_reply *client);
 
 /** The feed's decision for a wire name at a time; key is filled in. */
-void view_decide(const struct feed_view *view, const uint8_t *name, size_t length,
-		 int64_t now, struct dnsf_decision *decision, struct dnsf_key *key);
+void view_decide(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now,
+		 struct dnsf_decision *decision, struct dnsf_key *key);
 
 /**
  * The first name of an answer's alias chain (owners and targets of its

@@ -74,8 +74,8 @@ void dnsfilter_request_purge(struct dnsfilter_env *state)
 	memcpy(query + n, "\0\1\0\0\0\0\0\0", 8);
 	n += 8;
 	/* a fresh name each time, so no cache answers it */
-	int length = snprintf(label, sizeof(label), "g%llu-%ld",
-			      (unsigned long long)generation, random() % 100000);
+	int length = snprintf(label, sizeof(label), "g%llu-%ld", (unsigned long long)generation,
+			      random() % 100000);
 	query[n++] = (uint8_t)length;
 	memcpy(query + n, label, (size_t)length);
 	n += (size_t)length;
@@ -89,7 +89,7 @@ void dnsfilter_request_purge(struct dnsfilter_env *state)
 	if (sendto(fd, query, n, 0, (struct sockaddr *)&state->self_address,
 		   state->self_address_length) < 0)
 		verbose(VERB_OPS, "dnsfilter: cannot send the wake-up query for a purge; "
-			"the next query will do it");
+				  "the next query will do it");
 	close(fd); /* the answer is of no interest */
 }
 
@@ -138,8 +138,8 @@ void dnsfilter_find_self_address(struct dnsfilter_env *state, struct module_env 
 	if (config_get_option_collate(env->cfg, "port", &port_text) == 0 && port_text)
 		port = atoi(port_text);
 	free(port_text);
-	if (config_get_option_collate(env->cfg, "interface", &interfaces) == 0 &&
-	    interfaces && interfaces[0]) {
+	if (config_get_option_collate(env->cfg, "interface", &interfaces) == 0 && interfaces &&
+	    interfaces[0]) {
 		char *save = NULL;
 		for (char *item = strtok_r(interfaces, " \n\t", &save); item;
 		     item = strtok_r(NULL, " \n\t", &save))

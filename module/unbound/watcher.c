@@ -47,12 +47,10 @@ void file_version_read(const char *path, struct file_version *version)
 
 int file_version_same(const struct file_version *a, const struct file_version *b)
 {
-	return a->exists == b->exists && a->device == b->device &&
-	       a->inode == b->inode && a->size == b->size &&
-	       a->modified.tv_sec == b->modified.tv_sec &&
+	return a->exists == b->exists && a->device == b->device && a->inode == b->inode &&
+	       a->size == b->size && a->modified.tv_sec == b->modified.tv_sec &&
 	       a->modified.tv_nsec == b->modified.tv_nsec &&
-	       a->changed.tv_sec == b->changed.tv_sec &&
-	       a->changed.tv_nsec == b->changed.tv_nsec;
+	       a->changed.tv_sec == b->changed.tv_sec && a->changed.tv_nsec == b->changed.tv_nsec;
 }
 
 struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings)
@@ -67,8 +65,8 @@ struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings)
 
 	if (!index) {
 		dnsfilter_log_errors(settings->feed, &errors);
-		log_err("dnsfilter: %s: feed rejected (%zu error%s)", settings->feed,
-			errors.count, errors.count == 1 ? "" : "s");
+		log_err("dnsfilter: %s: feed rejected (%zu error%s)", settings->feed, errors.count,
+			errors.count == 1 ? "" : "s");
 	}
 	dnsf_errors_clear(&errors);
 	return index;
@@ -88,9 +86,9 @@ int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr
 		log_err("dnsfilter: out of memory building the opt-out set");
 		return 0;
 	}
-	ok &= dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,
-					 settings->optout_network_count, "optout.networks",
-					 &errors);
+	ok &=
+	    dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,
+				       settings->optout_network_count, "optout.networks", &errors);
 	if (settings->optout_file)
 		ok &= dnsf_cidr_builder_add_file(builder, settings->optout_file, &errors);
 	if (!ok) {
@@ -139,8 +137,7 @@ static double seconds_since(const struct timespec *start)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) +
-	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 static void count_feed_failure(struct dnsfilter_env *state)
@@ -163,8 +160,8 @@ static void check_feed(struct dnsfilter_env *state)
 	 * shows up at the next check. */
 	state->feed_version = version;
 	if (!version.exists) {
-		log_err("dnsfilter: %s: %s; the loaded feed stays in force",
-			state->settings.feed, strerror(errno));
+		log_err("dnsfilter: %s: %s; the loaded feed stays in force", state->settings.feed,
+			strerror(errno));
 		count_feed_failure(state);
 		return;
 	}
@@ -181,8 +178,8 @@ static void check_feed(struct dnsfilter_env *state)
 	if (state->reporter)
 		dnsf_reporter_set_feed(state->reporter, index->serial);
 	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
-		 "loaded in %.3f s", state->settings.feed,
-		 (unsigned long long)index->serial, index->entry_count,
+		 "loaded in %.3f s",
+		 state->settings.feed, (unsigned long long)index->serial, index->entry_count,
 		 index->exact_count + index->wildcard_count, seconds_since(&start));
 }
 
@@ -236,8 +233,7 @@ static void check_starts(struct dnsfilter_env *state)
 /* Seconds to sleep: until the next file check or the next entry start. */
 static int64_t seconds_to_sleep(const struct dnsfilter_env *state)
 {
-	int64_t sleep = state->settings.watch_interval ? state->settings.watch_interval
-						      : 3600;
+	int64_t sleep = state->settings.watch_interval ? state->settings.watch_interval : 3600;
 	int64_t to_start = state->next_start - (int64_t)time(NULL);
 
 	if (to_start < sleep)

@@ -153,8 +153,7 @@ static int compare_doubles(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static struct dnsf_cidr_set *build(const char *name, const struct prefix *prefixes,
-				   size_t count)
+static struct dnsf_cidr_set *build(const char *name, const struct prefix *prefixes, size_t count)
 {
 	struct dnsf_errors errors = { 0 };
 	size_t length = 0;
@@ -194,8 +193,7 @@ cleanup:
 	return set;
 }
 
-static void time_lookups(const struct dnsf_cidr_set *set, const struct query *queries,
-			 size_t count)
+static void time_lookups(const struct dnsf_cidr_set *set, const struct query *queries, size_t count)
 {
 	size_t batches = count / BATCH, found = 0;
 	double *ns = malloc((batches ? batches : 1) * sizeof(*ns)), total = 0;
@@ -212,15 +210,15 @@ static void time_lookups(const struct dnsf_cidr_set *set, const struct query *qu
 	}
 	qsort(ns, batches, sizeof(*ns), compare_doubles);
 	printf("  lookup   %zu in batches of %d: median %.1f ns, p99 %.1f ns, "
-	       "mean %.1f ns; %.1f%% found\n", batches * BATCH, BATCH,
-	       ns[batches / 2], ns[batches * 99 / 100], total / (double)batches,
-	       100.0 * (double)found / (double)(batches * BATCH));
+	       "mean %.1f ns; %.1f%% found\n",
+	       batches * BATCH, BATCH, ns[batches / 2], ns[batches * 99 / 100],
+	       total / (double)batches, 100.0 * (double)found / (double)(batches * BATCH));
 cleanup:
 	free(ns);
 }
 
-static int run(const char *name, void (*make_prefix)(struct prefix *),
-	       size_t prefix_count, size_t lookup_count)
+static int run(const char *name, void (*make_prefix)(struct prefix *), size_t prefix_count,
+	       size_t lookup_count)
 {
 	struct prefix *prefixes = malloc(prefix_count * sizeof(*prefixes));
 	struct query *queries = malloc(lookup_count * sizeof(*queries));

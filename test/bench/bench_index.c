@@ -18,8 +18,8 @@
 
 #include "dnsfilter/feed.h"
 
-static const char *const tlds[] = { "com", "net", "org", "jp", "info", "xyz", "ru",
-				    "cn", "top", "io", "co.jp", "com.cn" };
+static const char *const tlds[] = { "com", "net", "org", "jp", "info",  "xyz",
+				    "ru",  "cn",  "top", "io", "co.jp", "com.cn" };
 
 static uint64_t rng_state = 42;
 static uint32_t rng(void)
@@ -68,15 +68,16 @@ static void write_feed(const char *path, size_t n, char (*names)[128])
 		perror(path);
 		exit(2);
 	}
-	fprintf(f, "{\"format\":\"dnsfilter-feed/1\",\"serial\":1,\"timezone\":\"+09:00\",\"entries\":[\n");
+	fprintf(f, "{\"format\":\"dnsfilter-feed/"
+		   "1\",\"serial\":1,\"timezone\":\"+09:00\",\"entries\":[\n");
 	for (size_t i = 0; i < n; i++) {
 		random_name(names[i]);
 		if (i % 10 == 0)
-			fprintf(f, "%s{\"id\":\"BENCH-%zu\",\"behavior\":\"info-theft\","
+			fprintf(f,
+				"%s{\"id\":\"BENCH-%zu\",\"behavior\":\"info-theft\","
 				"\"start\":\"2024-04-16\",\"end\":null,\"fqdns\":[",
 				i ? "]},\n" : "", i / 10);
-		fprintf(f, "%s\"%s%s\"", i % 10 ? "," : "", rng() % 20 == 0 ? "*." : "",
-			names[i]);
+		fprintf(f, "%s\"%s%s\"", i % 10 ? "," : "", rng() % 20 == 0 ? "*." : "", names[i]);
 	}
 	fprintf(f, "]}\n]}\n");
 	fclose(f);
@@ -117,7 +118,7 @@ static long baseline_rss_kib(void)
 static void bench(size_t n)
 {
 	char path[] = "/tmp/bench_index_XXXXXX";
-	char (*names)[128] = malloc(n * sizeof(*names));
+	char(*names)[128] = malloc(n * sizeof(*names));
 	struct dnsf_errors errors = { 0 };
 	int fd = mkstemp(path);
 	close(fd);
@@ -193,8 +194,7 @@ static void bench(size_t n)
 	printf("| %zu | %.3f | %.2f | %.1f | %.1f | %.0f | %.0f | %.0f | %.0f |\n", n, load,
 	       load * 1e6 / (double)n, (double)index->memory_bytes / (double)n,
 	       (double)peak * 1024.0 / (double)n, batch_ns[BATCHES / 2],
-	       batch_ns[BATCHES * 99 / 100], listed[listed_count / 2],
-	       random_ns[random_count / 2]);
+	       batch_ns[BATCHES * 99 / 100], listed[listed_count / 2], random_ns[random_count / 2]);
 	(void)blocked;
 	fflush(stdout);
 	dnsf_index_free(index);

@@ -13,11 +13,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct dnsf_feed_limits limits = { .max_bytes = 1 << 20, .max_entries = 10000,
+	struct dnsf_feed_limits limits = { .max_bytes = 1 << 20,
+					   .max_entries = 10000,
 					   .max_names = 10000 };
 	struct dnsf_errors errors = { 0 };
-	struct dnsf_index *index = dnsf_index_from_buffer((const char *)data, size,
-							  &limits, &errors);
+	struct dnsf_index *index =
+	    dnsf_index_from_buffer((const char *)data, size, &limits, &errors);
 	const char *why;
 
 	if (index) {

@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		/* the text form parses back to the same key */
 		if (!dnsf_wire_from_text(text, wire, &wire_length) ||
-		    !dnsf_key_from_wire(wire, wire_length, &again) ||
-		    again.length != key.length || memcmp(again.bytes, key.bytes, key.length))
+		    !dnsf_key_from_wire(wire, wire_length, &again) || again.length != key.length ||
+		    memcmp(again.bytes, key.bytes, key.length))
 			abort();
 	}
 	if (dnsf_wire_from_text(input, wire, &wire_length) &&
@@ -38,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort(); /* wire made from text is always well formed */
 	if (dnsf_key_from_feed_name(input, &key, &why)) {
 		if (!dnsf_wire_from_text(input, wire, &wire_length) ||
-		    !dnsf_key_from_wire(wire, wire_length, &again) ||
-		    again.length != key.length || memcmp(again.bytes, key.bytes, key.length))
+		    !dnsf_key_from_wire(wire, wire_length, &again) || again.length != key.length ||
+		    memcmp(again.bytes, key.bytes, key.length))
 			abort();
 	}
 	free(input);

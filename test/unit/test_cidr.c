@@ -14,8 +14,7 @@
 /* ---- helpers ---- */
 
 /* Some kept message contains both parts (part2 may be NULL). */
-static int has_message(const struct dnsf_errors *errors, const char *part1,
-		       const char *part2)
+static int has_message(const struct dnsf_errors *errors, const char *part1, const char *part2)
 {
 	for (size_t i = 0; i < errors->count_kept; i++)
 		if (strstr(errors->messages[i], part1) &&
@@ -24,13 +23,11 @@ static int has_message(const struct dnsf_errors *errors, const char *part1,
 	return 0;
 }
 
-static void assert_message(const struct dnsf_errors *errors, const char *part1,
-			   const char *part2)
+static void assert_message(const struct dnsf_errors *errors, const char *part1, const char *part2)
 {
 	char *all = dnsf_errors_join(errors, " | ");
-	ck_assert_msg(has_message(errors, part1, part2),
-		      "no message with \"%s\" and \"%s\" in: %s", part1,
-		      part2 ? part2 : "", all);
+	ck_assert_msg(has_message(errors, part1, part2), "no message with \"%s\" and \"%s\" in: %s",
+		      part1, part2 ? part2 : "", all);
 	free(all);
 }
 
@@ -40,8 +37,7 @@ static struct dnsf_cidr_set *set_from_list(const char *const *texts, size_t coun
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
 	const char *why;
 	ck_assert_ptr_nonnull(builder);
-	int ok = dnsf_cidr_builder_add_list(builder, texts, count, "optout.networks",
-					    &errors);
+	int ok = dnsf_cidr_builder_add_list(builder, texts, count, "optout.networks", &errors);
 	char *all = dnsf_errors_join(&errors, " | ");
 	ck_assert_msg(ok, "list refused: %s", all);
 	free(all);
@@ -52,24 +48,22 @@ static struct dnsf_cidr_set *set_from_list(const char *const *texts, size_t coun
 	return set;
 }
 
-#define SET_FROM(...)                                                         \
-	set_from_list((const char *const[]){ __VA_ARGS__ },                   \
+#define SET_FROM(...)                                                                              \
+	set_from_list((const char *const[]){ __VA_ARGS__ },                                        \
 		      sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *))
 
 /* The list is refused; returns the errors for the caller to inspect. */
-static struct dnsf_errors list_errors(const char *const *texts, size_t count,
-				      size_t max_prefixes)
+static struct dnsf_errors list_errors(const char *const *texts, size_t count, size_t max_prefixes)
 {
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(max_prefixes);
-	ck_assert(!dnsf_cidr_builder_add_list(builder, texts, count,
-					      "optout.networks", &errors));
+	ck_assert(!dnsf_cidr_builder_add_list(builder, texts, count, "optout.networks", &errors));
 	dnsf_cidr_builder_free(builder);
 	return errors;
 }
 
-#define LIST_ERRORS(max, ...)                                                 \
-	list_errors((const char *const[]){ __VA_ARGS__ },                     \
+#define LIST_ERRORS(max, ...)                                                                      \
+	list_errors((const char *const[]){ __VA_ARGS__ },                                          \
 		    sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *), max)
 
 /* One value is refused with a message naming optout.networks[0] and part. */
@@ -165,9 +159,9 @@ END_TEST
 
 START_TEST(test_first_and_last_addresses_of_the_space)
 {
-	struct dnsf_cidr_set *set = SET_FROM("0.0.0.0", "255.255.255.255", "::",
-					     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-					     "255.255.255.254/31");
+	struct dnsf_cidr_set *set =
+	    SET_FROM("0.0.0.0", "255.255.255.255", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+		     "255.255.255.254/31");
 	ck_assert(has4(set, "0.0.0.0"));
 	ck_assert(!has4(set, "0.0.0.1"));
 	ck_assert(has4(set, "255.255.255.254"));
@@ -213,10 +207,9 @@ END_TEST
 
 START_TEST(test_overlapping_nested_and_adjacent_prefixes_merge)
 {
-	struct dnsf_cidr_set *set = SET_FROM("10.0.0.0/8", "10.1.0.0/16", "10.255.255.255",
-					     "11.0.0.0/8", "10.0.0.0/8", "13.0.0.0/8",
-					     "2001:db8::/33", "2001:db8:8000::/33",
-					     "2001:db8:1::/48", "2001:db9::1");
+	struct dnsf_cidr_set *set = SET_FROM(
+	    "10.0.0.0/8", "10.1.0.0/16", "10.255.255.255", "11.0.0.0/8", "10.0.0.0/8", "13.0.0.0/8",
+	    "2001:db8::/33", "2001:db8:8000::/33", "2001:db8:1::/48", "2001:db9::1");
 	ck_assert_uint_eq(dnsf_cidr_set_prefix_count(set), 10);
 	ck_assert_uint_eq(dnsf_cidr_set_range_count(set, AF_INET), 2);
 	ck_assert_uint_eq(dnsf_cidr_set_range_count(set, AF_INET6), 2);
@@ -273,8 +266,8 @@ START_TEST(test_file_allows_comments_blank_lines_and_whitespace)
 			   "203.0.113.0/25"; /* no final newline */
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
-	ck_assert(dnsf_cidr_builder_add_file_text(builder, text, strlen(text),
-						  "optout.txt", &errors));
+	ck_assert(
+	    dnsf_cidr_builder_add_file_text(builder, text, strlen(text), "optout.txt", &errors));
 	ck_assert_uint_eq(errors.count, 0);
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	ck_assert_uint_eq(dnsf_cidr_set_prefix_count(set), 4);
@@ -289,11 +282,12 @@ END_TEST
 
 START_TEST(test_byte_order_mark_and_crlf_are_accepted)
 {
-	const char *text = "\xef\xbb\xbf" "192.0.2.0/24\r\n2001:db8::/32\r\n";
+	const char *text = "\xef\xbb\xbf"
+			   "192.0.2.0/24\r\n2001:db8::/32\r\n";
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
-	ck_assert(dnsf_cidr_builder_add_file_text(builder, text, strlen(text),
-						  "optout.txt", &errors));
+	ck_assert(
+	    dnsf_cidr_builder_add_file_text(builder, text, strlen(text), "optout.txt", &errors));
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	ck_assert_uint_eq(dnsf_cidr_set_prefix_count(set), 2);
 	ck_assert(has4(set, "192.0.2.1"));
@@ -306,8 +300,8 @@ START_TEST(test_empty_file_gives_an_empty_set)
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
 	ck_assert(dnsf_cidr_builder_add_file_text(builder, "", 0, "empty.txt", &errors));
-	ck_assert(dnsf_cidr_builder_add_file_text(builder, "# nothing\n\n", 11,
-						  "comments.txt", &errors));
+	ck_assert(
+	    dnsf_cidr_builder_add_file_text(builder, "# nothing\n\n", 11, "comments.txt", &errors));
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	ck_assert_uint_eq(dnsf_cidr_set_prefix_count(set), 0);
 	dnsf_cidr_set_free(set);
@@ -342,14 +336,13 @@ START_TEST(test_every_bad_line_is_reported)
 			   "10.1.2.3/8\n2001:db8::1/32\n";
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
-	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, strlen(text),
-						   "optout.txt", &errors));
+	ck_assert(
+	    !dnsf_cidr_builder_add_file_text(builder, text, strlen(text), "optout.txt", &errors));
 	ck_assert_uint_eq(errors.count, 5);
 	assert_message(&errors, "optout.txt: line 1: \"bogus\": ", "not an IPv4");
 	assert_message(&errors, "optout.txt: line 3: \"10.0.0.0/33\": ",
 		       "prefix length must be a number from 0 to 32");
-	assert_message(&errors, "optout.txt: line 5: \"2001:db8::/129\": ",
-		       "from 0 to 128");
+	assert_message(&errors, "optout.txt: line 5: \"2001:db8::/129\": ", "from 0 to 128");
 	assert_message(&errors, "optout.txt: line 6: \"10.1.2.3/8\": host bits are set",
 		       "write 10.0.0.0/8 for the network, or 10.1.2.3 for the one address");
 	assert_message(&errors, "optout.txt: line 7: ", "write 2001:db8::/32");
@@ -381,8 +374,8 @@ START_TEST(test_nul_and_control_bytes_are_refused_and_escaped)
 	const char text[] = "192.0.2.0/24\n192.0.2.1\0x\n\x1b[31m192.0.2.2\n";
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
-	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, sizeof(text) - 1,
-						   "optout.txt", &errors));
+	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, sizeof(text) - 1, "optout.txt",
+						   &errors));
 	ck_assert_uint_eq(errors.count, 2);
 	assert_message(&errors, "line 2: \"192.0.2.1\\x00x\": contains a NUL byte", NULL);
 	assert_message(&errors, "line 3: \"\\x1b[31m192.0.2.2\": ", NULL);
@@ -397,8 +390,8 @@ START_TEST(test_long_bad_line_is_quoted_shortened)
 	memset(text, 'x', sizeof(text));
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
-	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, sizeof(text),
-						   "optout.txt", &errors));
+	ck_assert(
+	    !dnsf_cidr_builder_add_file_text(builder, text, sizeof(text), "optout.txt", &errors));
 	assert_message(&errors, "line 1: \"xxxxxxxx", "...\": not an IPv4");
 	ck_assert_uint_lt(strlen(errors.messages[0]), 300);
 	dnsf_errors_clear(&errors);
@@ -434,12 +427,11 @@ END_TEST
 
 START_TEST(test_bad_list_value_names_its_index)
 {
-	struct dnsf_errors errors = LIST_ERRORS(100, "192.0.2.0/24", "nonsense",
-						"10.0.0.0/33", "2001:db8::1/32");
+	struct dnsf_errors errors =
+	    LIST_ERRORS(100, "192.0.2.0/24", "nonsense", "10.0.0.0/33", "2001:db8::1/32");
 	ck_assert_uint_eq(errors.count, 3);
 	assert_message(&errors, "optout.networks[1]: \"nonsense\": ", "not an IPv4");
-	assert_message(&errors, "optout.networks[2]: \"10.0.0.0/33\": ",
-		       "from 0 to 32");
+	assert_message(&errors, "optout.networks[2]: \"10.0.0.0/33\": ", "from 0 to 32");
 	assert_message(&errors, "optout.networks[3]: \"2001:db8::1/32\": ",
 		       "write 2001:db8::/32 for the network");
 	dnsf_errors_clear(&errors);
@@ -472,14 +464,24 @@ END_TEST
 START_TEST(test_malformed_values_are_refused)
 {
 	const char *const not_addresses[] = {
-		"", " 192.0.2.0/24", "192.0.2", "192.0.2.0 /24", "192.0.2.0.0",
-		"192.0.2.01", "0x7f.0.0.1", "2001:db8::1%eth0",
-		"2001:db8:::1", "[2001:db8::1]", "/24", "localhost",
+		"",
+		" 192.0.2.0/24",
+		"192.0.2",
+		"192.0.2.0 /24",
+		"192.0.2.0.0",
+		"192.0.2.01",
+		"0x7f.0.0.1",
+		"2001:db8::1%eth0",
+		"2001:db8:::1",
+		"[2001:db8::1]",
+		"/24",
+		"localhost",
 		"2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff:1111:2222:3333:4444:5555",
 	};
 	const char *const bad_lengths[] = {
-		"192.0.2.0/", "192.0.2.0/-1", "192.0.2.0/+8", "192.0.2.0/0x10",
-		"192.0.2.0/ 8", "192.0.2.0/0024", "192.0.2.0/24/8", "192.0.2.0/24 ", "2001:db8::/200", "10.0.0.0/4294967304",
+		"192.0.2.0/",     "192.0.2.0/-1",        "192.0.2.0/+8",   "192.0.2.0/0x10",
+		"192.0.2.0/ 8",   "192.0.2.0/0024",      "192.0.2.0/24/8", "192.0.2.0/24 ",
+		"2001:db8::/200", "10.0.0.0/4294967304",
 	};
 	for (size_t i = 0; i < sizeof(not_addresses) / sizeof(*not_addresses); i++)
 		assert_value_refused(not_addresses[i], i == 0 ? "empty" : "not an IPv4");
@@ -490,9 +492,8 @@ END_TEST
 
 START_TEST(test_valid_spellings_are_accepted)
 {
-	struct dnsf_cidr_set *set = SET_FROM("192.0.2.0/024", "2001:DB8::/32",
-					     "::ffff:0:0/96", "0:0:0:0:0:0:0:1/128",
-					     "192.0.2.0/32");
+	struct dnsf_cidr_set *set = SET_FROM("192.0.2.0/024", "2001:DB8::/32", "::ffff:0:0/96",
+					     "0:0:0:0:0:0:0:1/128", "192.0.2.0/32");
 	ck_assert(has6(set, "2001:db8::1"));
 	ck_assert(has4(set, "8.8.8.8")); /* ::ffff:0:0/96 is every IPv4 client */
 	ck_assert(has6(set, "::1"));
@@ -502,8 +503,8 @@ END_TEST
 
 START_TEST(test_limit_refuses_more_prefixes)
 {
-	struct dnsf_errors errors = LIST_ERRORS(3, "192.0.2.1", "192.0.2.2", "192.0.2.3",
-						"192.0.2.4", "192.0.2.5", "bad");
+	struct dnsf_errors errors =
+	    LIST_ERRORS(3, "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "bad");
 	/* the limit once, and the syntax errors after it still */
 	ck_assert_uint_eq(errors.count, 2);
 	assert_message(&errors, "optout.networks[3]: \"192.0.2.4\": ",
@@ -520,8 +521,8 @@ START_TEST(test_limit_counts_every_source)
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(3);
 	ck_assert(dnsf_cidr_builder_add_list(builder, list, 2, "optout.networks", &errors));
-	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, strlen(text),
-						   "optout.txt", &errors));
+	ck_assert(
+	    !dnsf_cidr_builder_add_file_text(builder, text, strlen(text), "optout.txt", &errors));
 	assert_message(&errors, "optout.txt: line 2: \"198.51.100.2\": more than 3", NULL);
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	ck_assert_uint_eq(dnsf_cidr_set_prefix_count(set), 2);
@@ -582,9 +583,9 @@ static unsigned random_host_bits(void)
 }
 
 /* The crowded regions: 10.0.0.0/7, 2001:db8::/96, 2001:db8::/39. */
-#define CROWDED_V4(x) (0x0a000000u | ((uint32_t)(x) & 0x01ffffffu))
-#define CROWDED_V6_LOW(x) ((x) & 0x1ffffffffull)
-#define CROWDED_V6_HIGH(x) (0x20010db800000000ull | ((x) & 0x1ffffffull))
+#define CROWDED_V4(x) (0x0a000000u | ((uint32_t)(x)&0x01ffffffu))
+#define CROWDED_V6_LOW(x) ((x)&0x1ffffffffull)
+#define CROWDED_V6_HIGH(x) (0x20010db800000000ull | ((x)&0x1ffffffull))
 
 /*
  * A random prefix: most in a few crowded regions, with lengths chosen so
@@ -627,8 +628,7 @@ static void prefix_text(const struct oracle_prefix *p, unsigned length, char *ou
 		bytes[i] = (uint8_t)(p->hi >> (56 - 8 * i));
 		bytes[8 + i] = (uint8_t)(p->lo >> (56 - 8 * i));
 	}
-	if (p->hi == MAPPED_HI && (p->lo >> 32) == 0xffff && length >= 96 &&
-	    random_below(4) != 0) {
+	if (p->hi == MAPPED_HI && (p->lo >> 32) == 0xffff && length >= 96 && random_below(4) != 0) {
 		/* mostly written as IPv4, sometimes as ::ffff:a.b.c.d/N */
 		inet_ntop(AF_INET, bytes + 12, address, sizeof(address));
 		length -= 96;
@@ -639,8 +639,8 @@ static void prefix_text(const struct oracle_prefix *p, unsigned length, char *ou
 }
 
 /* A query: anywhere, in a crowded region, inside a prefix or at its edges. */
-static void random_query(const struct oracle_prefix *prefixes, size_t count,
-			 uint64_t *hi, uint64_t *lo)
+static void random_query(const struct oracle_prefix *prefixes, size_t count, uint64_t *hi,
+			 uint64_t *lo)
 {
 	const struct oracle_prefix *p = &prefixes[random_below((unsigned)count)];
 	unsigned kind = random_below(10);
@@ -730,8 +730,7 @@ static int oracle_contains(const struct oracle *oracle, uint64_t hi, uint64_t lo
 }
 
 /* Ask the set the way a client would arrive: IPv4, or mapped/plain IPv6. */
-static int set_contains(const struct dnsf_cidr_set *set, uint64_t hi, uint64_t lo,
-			int as_ipv4)
+static int set_contains(const struct dnsf_cidr_set *set, uint64_t hi, uint64_t lo, int as_ipv4)
 {
 	uint8_t bytes[16];
 	for (int i = 0; i < 8; i++) {
@@ -764,8 +763,8 @@ START_TEST(test_random_prefixes_match_a_linear_scan)
 		text[text_length++] = '\n';
 	}
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(PREFIXES);
-	ck_assert(dnsf_cidr_builder_add_file_text(builder, text, text_length,
-						  "random.txt", &errors));
+	ck_assert(
+	    dnsf_cidr_builder_add_file_text(builder, text, text_length, "random.txt", &errors));
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	ck_assert_ptr_nonnull(set);
 	ck_assert_msg(dnsf_cidr_set_check(set, &why), "%s", why);
@@ -776,9 +775,10 @@ START_TEST(test_random_prefixes_match_a_linear_scan)
 		random_query(prefixes, PREFIXES, &hi, &lo);
 		int expected = oracle_contains(&oracle, hi, lo);
 		int got = set_contains(set, hi, lo, (int)(q & 1));
-		ck_assert_msg(got == expected, "query %zu %016llx%016llx: set %d, "
-			      "linear scan %d", q, (unsigned long long)hi,
-			      (unsigned long long)lo, got, expected);
+		ck_assert_msg(got == expected,
+			      "query %zu %016llx%016llx: set %d, "
+			      "linear scan %d",
+			      q, (unsigned long long)hi, (unsigned long long)lo, got, expected);
 		hits += (size_t)expected;
 	}
 	/* the queries probe both sides of the edges */

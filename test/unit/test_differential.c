@@ -14,8 +14,8 @@
 
 enum { ENTRIES = 25000, NAMES_PER_ENTRY = 5, ALLOWS = 2000, QUERIES = 200000 };
 
-static const char *const labels[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i",
-				      "j", "k", "m", "n", "p", "q", "r", "s", "t",
+static const char *const labels[] = { "a", "b", "c", "d", "e", "f", "g",  "h",  "i",
+				      "j", "k", "m", "n", "p", "q", "r",  "s",  "t",
 				      "u", "v", "w", "x", "y", "z", "c2", "x-y" };
 #define LABELS (sizeof(labels) / sizeof(labels[0]))
 static const char *const tlds[] = { "com", "net", "test" };
@@ -27,7 +27,7 @@ struct oracle_name {
 	char name[64];
 	int wildcard; /* 1 for "*.name" */
 	int allow;
-	int entry;    /* -1 for allow */
+	int entry; /* -1 for allow */
 };
 
 struct oracle_entry {
@@ -52,8 +52,7 @@ static void random_name(char *out, int min_labels, int max_labels)
 
 static int compare_oracle_names(const void *x, const void *y)
 {
-	return strcmp(((const struct oracle_name *)x)->name,
-		      ((const struct oracle_name *)y)->name);
+	return strcmp(((const struct oracle_name *)x)->name, ((const struct oracle_name *)y)->name);
 }
 
 /* Oracle: the verdict and entry for one query name at one time. */
@@ -68,8 +67,8 @@ static enum dnsf_verdict oracle_decide(const char *query, int64_t now, int *entr
 	for (size_t s = 0; s < suffix_count; s++) {
 		struct oracle_name probe;
 		strcpy(probe.name, suffixes[s]);
-		struct oracle_name *hit = bsearch(&probe, names, name_count, sizeof(*names),
-						  compare_oracle_names);
+		struct oracle_name *hit =
+		    bsearch(&probe, names, name_count, sizeof(*names), compare_oracle_names);
 		if (!hit)
 			continue;
 		while (hit > names && strcmp(hit[-1].name, probe.name) == 0)
@@ -82,8 +81,8 @@ static enum dnsf_verdict oracle_decide(const char *query, int64_t now, int *entr
 		struct oracle_name probe;
 		int best = -1;
 		strcpy(probe.name, suffixes[s]);
-		struct oracle_name *hit = bsearch(&probe, names, name_count, sizeof(*names),
-						  compare_oracle_names);
+		struct oracle_name *hit =
+		    bsearch(&probe, names, name_count, sizeof(*names), compare_oracle_names);
 		if (!hit)
 			continue;
 		while (hit > names && strcmp(hit[-1].name, probe.name) == 0)
@@ -156,9 +155,10 @@ static void run_round(unsigned seed)
 			time_text(entries[e].end, end + 1);
 			strcat(end, "\"");
 		}
-		snprintf(line, sizeof(line), "%s{\"id\":\"E%d\",\"force\":true,\"start\":\"%s\","
-			 "\"end\":%s,\"action\":\"%s\",\"fqdns\":[", e ? "," : "", e, start,
-			 end, entries[e].monitor ? "monitor" : "block");
+		snprintf(line, sizeof(line),
+			 "%s{\"id\":\"E%d\",\"force\":true,\"start\":\"%s\","
+			 "\"end\":%s,\"action\":\"%s\",\"fqdns\":[",
+			 e ? "," : "", e, start, end, entries[e].monitor ? "monitor" : "block");
 		append(&feed, &length, &capacity, line);
 		for (int n = 0; n < NAMES_PER_ENTRY; n++) {
 			struct oracle_name *o = &names[name_count++];
@@ -180,7 +180,8 @@ static void run_round(unsigned seed)
 		o->allow = 1;
 		o->entry = -1;
 		strcpy(o->name, name);
-		snprintf(line, sizeof(line), "%s\"%s%s\"", a ? "," : "", o->wildcard ? "*." : "", name);
+		snprintf(line, sizeof(line), "%s\"%s%s\"", a ? "," : "", o->wildcard ? "*." : "",
+			 name);
 		append(&feed, &length, &capacity, line);
 	}
 	append(&feed, &length, &capacity, "]}");
@@ -204,8 +205,8 @@ static void run_round(unsigned seed)
 		ck_assert(dnsf_key_from_wire(wire, wire_length, &key));
 		dnsf_index_decide(index, &key, now, &decision);
 		enum dnsf_verdict expected = oracle_decide(name, now, &expected_entry);
-		ck_assert_msg(decision.verdict == expected, "%s at %lld: index %s, oracle %s",
-			      name, (long long)now, dnsf_verdict_name(decision.verdict),
+		ck_assert_msg(decision.verdict == expected, "%s at %lld: index %s, oracle %s", name,
+			      (long long)now, dnsf_verdict_name(decision.verdict),
 			      dnsf_verdict_name(expected));
 		if (expected_entry >= 0)
 			ck_assert_msg(decision.entry == &index->entries[expected_entry],

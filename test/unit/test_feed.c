@@ -28,14 +28,14 @@ static void assert_rejected_with(const char *text, const char *part1, const char
 		found = strstr(errors.messages[i], part1) &&
 			(!part2 || strstr(errors.messages[i], part2));
 	char *all = dnsf_errors_join(&errors, " | ");
-	ck_assert_msg(found, "no message with \"%s\" and \"%s\" in: %s", part1,
-		      part2 ? part2 : "", all);
+	ck_assert_msg(found, "no message with \"%s\" and \"%s\" in: %s", part1, part2 ? part2 : "",
+		      all);
 	free(all);
 	dnsf_errors_clear(&errors);
 }
 
-static enum dnsf_verdict decide_at(const struct dnsf_index *index, const char *name,
-				   int64_t now, const char **id)
+static enum dnsf_verdict decide_at(const struct dnsf_index *index, const char *name, int64_t now,
+				   const char **id)
 {
 	uint8_t wire[DNSF_WIRE_MAX];
 	size_t length;
@@ -59,10 +59,12 @@ static enum dnsf_verdict decide(const struct dnsf_index *index, const char *name
 START_TEST(test_valid_feed_summary)
 {
 	struct dnsf_errors errors = { 0 };
-	struct dnsf_index *index = load(HEAD "\"generated\":\"2024-06-30T12:00:00+09:00\","
-		"\"entries\":[{\"id\":\"A-1\",\"behavior\":\"info-theft\","
-		"\"fqdns\":[\"c2.example.net\",\"*.dga.example.org\"],\"start\":\"2024-04-16\","
-		"\"end\":null,\"action\":\"block\"}],\"allow\":[\"ok.example.net\"]}", &errors);
+	struct dnsf_index *index = load(
+	    HEAD "\"generated\":\"2024-06-30T12:00:00+09:00\","
+		 "\"entries\":[{\"id\":\"A-1\",\"behavior\":\"info-theft\","
+		 "\"fqdns\":[\"c2.example.net\",\"*.dga.example.org\"],\"start\":\"2024-04-16\","
+		 "\"end\":null,\"action\":\"block\"}],\"allow\":[\"ok.example.net\"]}",
+	    &errors);
 	ck_assert_ptr_nonnull(index);
 	ck_assert_uint_eq(index->entry_count, 1);
 	ck_assert_uint_eq(index->serial, 7);
@@ -81,9 +83,11 @@ START_TEST(test_exact_and_wildcard_matching)
 {
 	struct dnsf_errors errors = { 0 };
 	const char *id;
-	struct dnsf_index *index = load(HEAD "\"entries\":["
-		"{\"id\":\"E\",\"fqdns\":[\"c2.example.net\"],\"start\":\"2024-01-01\"},"
-		"{\"id\":\"W\",\"fqdns\":[\"*.a.b\"],\"start\":\"2024-01-01\"}]}", &errors);
+	struct dnsf_index *index =
+	    load(HEAD "\"entries\":["
+		      "{\"id\":\"E\",\"fqdns\":[\"c2.example.net\"],\"start\":\"2024-01-01\"},"
+		      "{\"id\":\"W\",\"fqdns\":[\"*.a.b\"],\"start\":\"2024-01-01\"}]}",
+		 &errors);
 	ck_assert_ptr_nonnull(index);
 	ck_assert_int_eq(decide_at(index, "c2.example.net", NOW, &id), DNSF_VERDICT_BLOCK);
 	ck_assert_str_eq(id, "E");
@@ -106,11 +110,15 @@ START_TEST(test_longest_match_and_allow)
 {
 	struct dnsf_errors errors = { 0 };
 	const char *id;
-	struct dnsf_index *index = load(HEAD "\"entries\":["
-		"{\"id\":\"SHALLOW\",\"fqdns\":[\"*.example.com\"],\"start\":\"2024-01-01\"},"
-		"{\"id\":\"DEEP\",\"fqdns\":[\"*.deep.example.com\"],\"start\":\"2024-01-01\",\"action\":\"monitor\"},"
-		"{\"id\":\"EXACT\",\"fqdns\":[\"x.deep.example.com\"],\"start\":\"2024-01-01\",\"action\":\"monitor\"}],"
-		"\"allow\":[\"good.example.com\",\"*.cdn.example.com\"]}", &errors);
+	struct dnsf_index *index =
+	    load(HEAD "\"entries\":["
+		      "{\"id\":\"SHALLOW\",\"fqdns\":[\"*.example.com\"],\"start\":\"2024-01-01\"},"
+		      "{\"id\":\"DEEP\",\"fqdns\":[\"*.deep.example.com\"],\"start\":\"2024-01-"
+		      "01\",\"action\":\"monitor\"},"
+		      "{\"id\":\"EXACT\",\"fqdns\":[\"x.deep.example.com\"],\"start\":\"2024-01-"
+		      "01\",\"action\":\"monitor\"}],"
+		      "\"allow\":[\"good.example.com\",\"*.cdn.example.com\"]}",
+		 &errors);
 	ck_assert_ptr_nonnull(index);
 	ck_assert_int_eq(decide_at(index, "y.example.com", NOW, &id), DNSF_VERDICT_BLOCK);
 	ck_assert_str_eq(id, "SHALLOW");
@@ -132,13 +140,17 @@ START_TEST(test_time_windows_and_precedence)
 	struct dnsf_errors errors = { 0 };
 	const char *id;
 	/* timezone +09:00: 2024-05-01 starts at 2024-04-30T15:00:00Z */
-	struct dnsf_index *index = load(HEAD "\"entries\":["
-		"{\"id\":\"LATE\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-05-01\"},"
-		"{\"id\":\"EARLY\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-04-01\",\"end\":\"2024-06-01\"},"
-		"{\"id\":\"MON\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-03-01\",\"action\":\"monitor\"},"
-		"{\"id\":\"TS\",\"fqdns\":[\"u.example.com\"],\"start\":\"2024-05-01T10:00:00Z\","
-		"\"end\":\"2024-05-01T11:00:00Z\"},"
-		"{\"id\":\"WILD\",\"fqdns\":[\"*.example.com\"],\"start\":\"2024-01-01\"}]}", &errors);
+	struct dnsf_index *index = load(
+	    HEAD "\"entries\":["
+		 "{\"id\":\"LATE\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-05-01\"},"
+		 "{\"id\":\"EARLY\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-04-01\",\"end\":"
+		 "\"2024-06-01\"},"
+		 "{\"id\":\"MON\",\"fqdns\":[\"t.example.com\"],\"start\":\"2024-03-01\","
+		 "\"action\":\"monitor\"},"
+		 "{\"id\":\"TS\",\"fqdns\":[\"u.example.com\"],\"start\":\"2024-05-01T10:00:00Z\","
+		 "\"end\":\"2024-05-01T11:00:00Z\"},"
+		 "{\"id\":\"WILD\",\"fqdns\":[\"*.example.com\"],\"start\":\"2024-01-01\"}]}",
+	    &errors);
 	int64_t may1 = 1714521600 - 9 * 3600, march15 = 1710460800, july = NOW;
 	ck_assert_ptr_nonnull(index);
 	/* block beats monitor; then the earliest start among active entries */
@@ -151,7 +163,8 @@ START_TEST(test_time_windows_and_precedence)
 	ck_assert_int_eq(decide_at(index, "t.example.com", march15, &id), DNSF_VERDICT_MONITOR);
 	ck_assert_str_eq(id, "MON");
 	/* before any entry of the name: the wildcard of a parent decides */
-	ck_assert_int_eq(decide_at(index, "u.example.com", 1714557600 - 1, &id), DNSF_VERDICT_BLOCK);
+	ck_assert_int_eq(decide_at(index, "u.example.com", 1714557600 - 1, &id),
+			 DNSF_VERDICT_BLOCK);
 	ck_assert_str_eq(id, "WILD");
 	ck_assert_int_eq(decide_at(index, "u.example.com", 1714557600, &id), DNSF_VERDICT_BLOCK);
 	ck_assert_str_eq(id, "TS");
@@ -175,12 +188,14 @@ END_TEST
 START_TEST(test_header_errors)
 {
 	assert_rejected_with("{\"entries\":[]}", "format: missing", NULL);
-	assert_rejected_with("{\"format\":\"dnsfilter-feed/2\",\"entries\":[]}", "format: must be", NULL);
+	assert_rejected_with("{\"format\":\"dnsfilter-feed/2\",\"entries\":[]}", "format: must be",
+			     NULL);
 	assert_rejected_with(HEAD "\"entries\":{}}", "entries: must be an array", NULL);
 	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\"}", "entries: missing", NULL);
 	assert_rejected_with(HEAD "\"entries\":[],\"extra\":1}", "extra: unknown field", NULL);
-	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\",\"timezone\":\"JST\",\"entries\":[]}",
-			     "timezone:", NULL);
+	assert_rejected_with(
+	    "{\"format\":\"dnsfilter-feed/1\",\"timezone\":\"JST\",\"entries\":[]}",
+	    "timezone:", NULL);
 	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\",\"serial\":-1,\"entries\":[]}",
 			     "serial:", NULL);
 }
@@ -188,28 +203,40 @@ END_TEST
 
 START_TEST(test_entry_errors_name_index_id_and_field)
 {
-	assert_rejected_with(HEAD "\"entries\":[{\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"}]}",
-			     "entry 0 (no id): id: missing", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"OK\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
-			     "{\"id\":\"X-2\",\"fqdns\":[\"a..example.com\"],\"start\":\"2024-01-01\"}]}",
-			     "entry 1 (X-2): fqdns[0]: \"a..example.com\"", "empty label");
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[],\"start\":\"2024-01-01\"}]}",
+	assert_rejected_with(
+	    HEAD "\"entries\":[{\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"}]}",
+	    "entry 0 (no id): id: missing", NULL);
+	assert_rejected_with(
+	    HEAD
+	    "\"entries\":[{\"id\":\"OK\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
+	    "{\"id\":\"X-2\",\"fqdns\":[\"a..example.com\"],\"start\":\"2024-01-01\"}]}",
+	    "entry 1 (X-2): fqdns[0]: \"a..example.com\"", "empty label");
+	assert_rejected_with(HEAD
+			     "\"entries\":[{\"id\":\"X\",\"fqdns\":[],\"start\":\"2024-01-01\"}]}",
 			     "entry 0 (X): fqdns: must be a non-empty array", NULL);
 	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"]}]}",
 			     "entry 0 (X): start: missing", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-13-01\"}]}",
-			     "entry 0 (X): start: \"2024-13-01\"", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-02-01\",\"end\":\"2024-01-01\"}]}",
+	assert_rejected_with(
+	    HEAD
+	    "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-13-01\"}]}",
+	    "entry 0 (X): start: \"2024-13-01\"", NULL);
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],"
+				  "\"start\":\"2024-02-01\",\"end\":\"2024-01-01\"}]}",
 			     "entry 0 (X): end: before start", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\",\"action\":\"drop\"}]}",
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],"
+				  "\"start\":\"2024-01-01\",\"action\":\"drop\"}]}",
 			     "entry 0 (X): action:", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[7],\"start\":\"2024-01-01\"}]}",
+	assert_rejected_with(HEAD
+			     "\"entries\":[{\"id\":\"X\",\"fqdns\":[7],\"start\":\"2024-01-01\"}]}",
 			     "entry 0 (X): fqdns[0]: not a string", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\",\"colour\":1}]}",
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"X\",\"fqdns\":[\"a.example.com\"],"
+				  "\"start\":\"2024-01-01\",\"colour\":1}]}",
 			     "entry 0 (X): colour: unknown field", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"D\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
-			     "{\"id\":\"D\",\"fqdns\":[\"b.example.com\"],\"start\":\"2024-01-01\"}]}",
-			     "entry 1 (D): id: duplicate of entry 0", NULL);
+	assert_rejected_with(
+	    HEAD
+	    "\"entries\":[{\"id\":\"D\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
+	    "{\"id\":\"D\",\"fqdns\":[\"b.example.com\"],\"start\":\"2024-01-01\"}]}",
+	    "entry 1 (D): id: duplicate of entry 0", NULL);
 	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[\"bad name\"]}", "allow[0]:", NULL);
 }
 END_TEST
@@ -218,8 +245,8 @@ START_TEST(test_every_error_is_reported)
 {
 	struct dnsf_errors errors = { 0 };
 	const char *text = HEAD "\"entries\":["
-		"{\"id\":\"A\",\"fqdns\":[\"a..b\",\"c d.e\"],\"start\":\"x\"},"
-		"{\"id\":\"B\",\"fqdns\":[\"-ok.example.com\"]}]}";
+				"{\"id\":\"A\",\"fqdns\":[\"a..b\",\"c d.e\"],\"start\":\"x\"},"
+				"{\"id\":\"B\",\"fqdns\":[\"-ok.example.com\"]}]}";
 	ck_assert_ptr_null(load(text, &errors));
 	/* two bad names, a bad start, a missing start */
 	ck_assert_uint_eq(errors.count, 4);
@@ -230,18 +257,25 @@ END_TEST
 START_TEST(test_public_suffix_needs_force)
 {
 	struct dnsf_errors errors = { 0 };
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"com\"],\"start\":\"2024-01-01\"}]}",
-			     "entry 0 (P): fqdns[0]: \"com\": com is a public suffix", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.co.jp\"],\"start\":\"2024-01-01\"}]}",
-			     "\"*.co.jp\": co.jp is a public suffix", NULL);
-	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.jp\"],\"start\":\"2024-01-01\"}]}",
-			     "public suffix", NULL);
+	assert_rejected_with(
+	    HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"com\"],\"start\":\"2024-01-01\"}]}",
+	    "entry 0 (P): fqdns[0]: \"com\": com is a public suffix", NULL);
+	assert_rejected_with(
+	    HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.co.jp\"],\"start\":\"2024-01-01\"}]}",
+	    "\"*.co.jp\": co.jp is a public suffix", NULL);
+	assert_rejected_with(
+	    HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.jp\"],\"start\":\"2024-01-01\"}]}",
+	    "public suffix", NULL);
 	struct dnsf_index *index = load(HEAD "\"entries\":[{\"id\":\"P\",\"force\":true,"
-					"\"fqdns\":[\"*.co.jp\"],\"start\":\"2024-01-01\"}]}", &errors);
+					     "\"fqdns\":[\"*.co.jp\"],\"start\":\"2024-01-01\"}]}",
+					&errors);
 	ck_assert_ptr_nonnull(index);
 	ck_assert_int_eq(decide(index, "evil.co.jp"), DNSF_VERDICT_BLOCK);
 	dnsf_index_free(index);
-	index = load(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"evil.co.jp\"],\"start\":\"2024-01-01\"}]}", &errors);
+	index = load(
+	    HEAD
+	    "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"evil.co.jp\"],\"start\":\"2024-01-01\"}]}",
+	    &errors);
 	ck_assert_ptr_nonnull(index);
 	dnsf_index_free(index);
 }
@@ -251,8 +285,9 @@ START_TEST(test_limits_refuse_big_feeds)
 {
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_feed_limits limits = { .max_bytes = 100, .max_entries = 1, .max_names = 2 };
-	const char *two = HEAD "\"entries\":[{\"id\":\"A\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
-		"{\"id\":\"B\",\"fqdns\":[\"b.example.com\"],\"start\":\"2024-01-01\"}]}";
+	const char *two = HEAD
+	    "\"entries\":[{\"id\":\"A\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"},"
+	    "{\"id\":\"B\",\"fqdns\":[\"b.example.com\"],\"start\":\"2024-01-01\"}]}";
 	ck_assert_ptr_null(dnsf_index_from_buffer(two, strlen(two), &limits, &errors));
 	ck_assert_ptr_nonnull(strstr(errors.messages[0], "more than the limit of 100"));
 	dnsf_errors_clear(&errors);
@@ -275,7 +310,8 @@ START_TEST(test_huge_feed_file_is_refused_before_reading)
 	close(fd);
 	ck_assert_ptr_null(dnsf_index_from_file(path, NULL, &errors));
 	ck_assert_uint_eq(errors.count, 1);
-	ck_assert_ptr_nonnull(strstr(errors.messages[0], "314572800 bytes, more than the limit of 268435456"));
+	ck_assert_ptr_nonnull(
+	    strstr(errors.messages[0], "314572800 bytes, more than the limit of 268435456"));
 	dnsf_errors_clear(&errors);
 	unlink(path);
 }
@@ -294,8 +330,10 @@ START_TEST(test_deep_nesting_is_an_error_not_a_crash)
 	free(text);
 	/* brackets inside strings do not count */
 	struct dnsf_errors errors = { 0 };
-	struct dnsf_index *index = load(HEAD "\"entries\":[{\"id\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\","
-				       "\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"}]}", &errors);
+	struct dnsf_index *index =
+	    load(HEAD "\"entries\":[{\"id\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\","
+		      "\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"}]}",
+		 &errors);
 	ck_assert_ptr_nonnull(index);
 	dnsf_index_free(index);
 }

@@ -55,8 +55,8 @@ START_TEST(test_no_reader_sees_a_freed_object)
 	/* swap until both enough swaps and enough reads happened (readers may
 	 * start late on a busy machine), for at most 20 s */
 	time_t deadline = time(NULL) + 20;
-	for (int swap = 0; (swap < SWAPS || atomic_load(&reads) < 2000) &&
-			   time(NULL) < deadline; swap++) {
+	for (int swap = 0; (swap < SWAPS || atomic_load(&reads) < 2000) && time(NULL) < deadline;
+	     swap++) {
 		struct object *next = calloc(1, sizeof(*next));
 		next->payload = 42;
 		struct object *old = atomic_exchange(&published, next);

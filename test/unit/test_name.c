@@ -33,7 +33,8 @@ END_TEST
 
 START_TEST(test_key_folds_case)
 {
-	struct dnsf_key upper = key_of_text("C2.EXAMPLE.Net"), lower = key_of_text("c2.example.net");
+	struct dnsf_key upper = key_of_text("C2.EXAMPLE.Net"),
+			lower = key_of_text("c2.example.net");
 	ck_assert_uint_eq(upper.length, lower.length);
 	ck_assert_int_eq(memcmp(upper.bytes, lower.bytes, lower.length), 0);
 	struct dnsf_key feed = key_of_feed_name("C2.Example.NET");

@@ -141,7 +141,8 @@ static uint64_t number(const cJSON *object, const char *key)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
 	ck_assert_msg(cJSON_IsNumber(item), "no number \"%s\"", key);
-	ck_assert(item->valuedouble >= 0 && item->valuedouble == (double)(uint64_t)item->valuedouble);
+	ck_assert(item->valuedouble >= 0 &&
+		  item->valuedouble == (double)(uint64_t)item->valuedouble);
 	return (uint64_t)item->valuedouble;
 }
 
@@ -158,8 +159,8 @@ struct sums {
 	uint64_t by_id[8];
 };
 
-static const char *const sum_ids[8] = { "ID-A", "ID-B", "ID-C", "ID-D", "ID-E", "ID-F",
-					"ID-G", "ID-H" };
+static const char *const sum_ids[8] = { "ID-A", "ID-B", "ID-C", "ID-D",
+					"ID-E", "ID-F", "ID-G", "ID-H" };
 
 static void add_line(struct sums *sums, const cJSON *line)
 {
@@ -176,7 +177,8 @@ static void add_line(struct sums *sums, const cJSON *line)
 	sums->failures += number(line, "feed_failures");
 	sums->serial = number(line, "feed_serial");
 	ck_assert(cJSON_IsObject(by_id));
-	cJSON_ArrayForEach(item, by_id) {
+	cJSON_ArrayForEach(item, by_id)
+	{
 		int known = 0;
 		ck_assert(cJSON_IsNumber(item) && item->valuedouble > 0);
 		for (int i = 0; i < 8; i++)
@@ -249,9 +251,10 @@ START_TEST(test_event_line_is_the_spec_line)
 	make_directory();
 	struct dnsf_event event = event_for("c2.example.net", "IIJ-20240416-0001", 0);
 	char *text = log_of(&event, 1, DNSF_CLIENT_IP_FULL);
-	ck_assert_str_eq(text, "{\"ts\":\"2024-04-16T01:02:03.456Z\",\"client\":\"203.0.113.7\","
-			       "\"qname\":\"c2.example.net\",\"qtype\":\"A\",\"id\":\"IIJ-20240416-0001\","
-			       "\"action\":\"block\",\"via\":\"qname\"}\n");
+	ck_assert_str_eq(
+	    text, "{\"ts\":\"2024-04-16T01:02:03.456Z\",\"client\":\"203.0.113.7\","
+		  "\"qname\":\"c2.example.net\",\"qtype\":\"A\",\"id\":\"IIJ-20240416-0001\","
+		  "\"action\":\"block\",\"via\":\"qname\"}\n");
 	free(text);
 	remove_directory();
 }
@@ -262,8 +265,8 @@ START_TEST(test_event_qtype_action_via_and_time_are_written_as_names)
 	static const struct {
 		uint16_t qtype;
 		const char *name;
-	} types[] = { { 28, "AAAA" },  { 15, "MX" },    { 16, "TXT" },	{ 255, "ANY" },
-		      { 65, "HTTPS" }, { 64, "SVCB" },	{ 5, "CNAME" }, { 12, "PTR" },
+	} types[] = { { 28, "AAAA" },  { 15, "MX" },           { 16, "TXT" },     { 255, "ANY" },
+		      { 65, "HTTPS" }, { 64, "SVCB" },         { 5, "CNAME" },    { 12, "PTR" },
 		      { 0, "TYPE0" },  { 65280, "TYPE65280" }, { 260, "TYPE260" } };
 	enum { COUNT = sizeof(types) / sizeof(types[0]) };
 	struct dnsf_event events[COUNT];
@@ -273,7 +276,8 @@ START_TEST(test_event_qtype_action_via_and_time_are_written_as_names)
 		events[i] = event_for("c2.example.net", "X", (int)(i % 2));
 		events[i].qtype = types[i].qtype;
 		events[i].via_cname = i % 3 == 0;
-		events[i].time_ms = 1704067199999 + (int64_t)i; /* 2023-12-31T23:59:59.999Z + i ms */
+		events[i].time_ms =
+		    1704067199999 + (int64_t)i; /* 2023-12-31T23:59:59.999Z + i ms */
 	}
 	char *text = log_of(events, COUNT, DNSF_CLIENT_IP_FULL);
 	cJSON **parsed = parse_lines(text, &lines);
@@ -396,15 +400,29 @@ START_TEST(test_qname_from_wire_is_lowercase_escaped_without_trailing_dot)
 	struct sockaddr_in v4 = { .sin_family = AF_INET };
 	char wire[300];
 
-	ck_assert(set_qname(&event, "\x02" "C2\x07" "Example\x03" "NET", 17));
+	ck_assert(set_qname(&event,
+			    "\x02"
+			    "C2\x07"
+			    "Example\x03"
+			    "NET",
+			    17));
 	ck_assert_str_eq(event.qname, "c2.example.net");
 	ck_assert(set_qname(&event, "", 1));
 	ck_assert_str_eq(event.qname, ".");
-	ck_assert(set_qname(&event, "\x06" "a.b\\\x00\xff\x01_", 10));
+	ck_assert(set_qname(&event,
+			    "\x06"
+			    "a.b\\\x00\xff\x01_",
+			    10));
 	ck_assert_str_eq(event.qname, "a\\.b\\\\\\000\\255._");
 	/* malformed: a label runs past the end, or no root label */
-	ck_assert(!set_qname(&event, "\x05" "ab", 3));
-	ck_assert(!set_qname(&event, "\x02" "ab", 3));
+	ck_assert(!set_qname(&event,
+			     "\x05"
+			     "ab",
+			     3));
+	ck_assert(!set_qname(&event,
+			     "\x02"
+			     "ab",
+			     3));
 	/* the longest plain name (253 characters) fits */
 	size_t at = 0;
 	for (int label = 0; label < 4; label++) {
@@ -463,7 +481,8 @@ static void *count_known(void *argument)
 			}
 			if (i % 5 == 0) {
 				int id = (i / 5 + worker->number) % 8;
-				struct dnsf_event event = event_for("c2.example.net", sum_ids[id], id % 3 == 0);
+				struct dnsf_event event =
+				    event_for("c2.example.net", sum_ids[id], id % 3 == 0);
 				dnsf_report_match(counters, &event);
 				if (id % 3 == 0)
 					worker->monitored++;
@@ -590,7 +609,8 @@ START_TEST(test_counter_lines_are_deltas_per_interval)
 	ck_assert_uint_eq(number(lines[0], "blocked"), 0);
 	ck_assert_uint_eq(number(lines[0], "feed_failures"), 1);
 	ck_assert_uint_eq(number(lines[0], "feed_serial"), 7);
-	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(lines[0], "by_id")), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(lines[0], "by_id")),
+			 0);
 	ck_assert_uint_eq(number(lines[1], "interval"), 1);
 	ck_assert_uint_eq(number(lines[count - 1], "feed_serial"), 8);
 	free_lines(lines, count);
@@ -801,8 +821,8 @@ static void *read_slowly(void *argument)
 	struct slow_reader *reader = argument;
 	reader->text = malloc(1 << 24);
 	while (!atomic_load(&reader->stop)) {
-		ssize_t got = read(reader->fd, reader->text + reader->length,
-				   (size_t)reader->bytes_per_read);
+		ssize_t got =
+		    read(reader->fd, reader->text + reader->length, (size_t)reader->bytes_per_read);
 		if (got > 0)
 			reader->length += (size_t)got;
 		sleep_ms(20);
@@ -930,7 +950,8 @@ START_TEST(test_fifo_reader_going_away_is_reported_once_and_not_fatal)
 	dnsf_reporter_stop(reporter);
 	dnsf_reporter_free(reporter);
 	ck_assert_int_eq(atomic_load(&complaints), 1);
-	ck_assert_msg(strstr(complaint, "log.path: ") && strstr(complaint, log_path), "%s", complaint);
+	ck_assert_msg(strstr(complaint, "log.path: ") && strstr(complaint, log_path), "%s",
+		      complaint);
 	struct sums sums = sum_stats(0, SIZE_MAX);
 	ck_assert_uint_eq(sums.blocked, 6);
 	ck_assert_uint_eq(sums.dropped, 5);
@@ -962,13 +983,15 @@ static void check_exposition(const char *text, int *samples)
 			ck_assert_str_eq(name, family);
 			ck_assert(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0);
 			ck_assert_int_eq(strcmp(type, "counter") == 0,
-					 strlen(name) > 6 && strcmp(name + strlen(name) - 6, "_total") == 0);
+					 strlen(name) > 6 &&
+					     strcmp(name + strlen(name) - 6, "_total") == 0);
 			typed = 1;
 			continue;
 		}
 		ck_assert_msg(typed, "sample before its TYPE: %.40s", line);
 		size_t name_length = strcspn(line, "{ ");
-		ck_assert_msg(strlen(family) == name_length && strncmp(line, family, name_length) == 0,
+		ck_assert_msg(strlen(family) == name_length &&
+				  strncmp(line, family, name_length) == 0,
 			      "sample %.40s outside its family %s", line, family);
 		const char *value_at = strchr(line + name_length, ' ');
 		if (line[name_length] == '{')
@@ -1051,7 +1074,8 @@ START_TEST(test_metrics_file_is_prometheus_text_replaced_atomically)
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_optout_queries_total"), 3);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_blocked_total"), 3);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_monitored_total"), 3);
-	ck_assert_uint_eq(metric_value(text, "dnsfilter_matches_total{id=\"ID \\\"quoted\\\" \\\\ back\"}"), 3);
+	ck_assert_uint_eq(
+	    metric_value(text, "dnsfilter_matches_total{id=\"ID \\\"quoted\\\" \\\\ back\"}"), 3);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_matches_total{id=\"ID-H\"}"), 3);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_dropped_events_total"), 0);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_feed_serial"), 2024063001);
@@ -1095,7 +1119,8 @@ START_TEST(test_unwritable_paths_are_errors_naming_key_and_path)
 
 	settings.log_path = NULL;
 	settings.stats_path = directory; /* a directory */
-	snprintf(message, sizeof(message), "stats.path: %s: cannot open: Is a directory", directory);
+	snprintf(message, sizeof(message), "stats.path: %s: cannot open: Is a directory",
+		 directory);
 	assert_refused(&settings, message);
 
 	settings.stats_path = NULL;
@@ -1145,7 +1170,8 @@ int main(void)
 	tcase_set_timeout(files, 120);
 	tcase_add_test(files, test_rotation_reopens_the_log_and_loses_no_event);
 	tcase_add_test(files, test_stuck_fifo_drops_events_and_never_blocks_a_resolver_thread);
-	tcase_add_test(files, test_slow_fifo_reader_gets_whole_lines_and_the_rest_is_counted_dropped);
+	tcase_add_test(files,
+		       test_slow_fifo_reader_gets_whole_lines_and_the_rest_is_counted_dropped);
 	tcase_add_test(files, test_fifo_reader_going_away_is_reported_once_and_not_fatal);
 	suite_add_tcase(suite, files);
 	return run_suite(suite);

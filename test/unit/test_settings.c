@@ -9,8 +9,8 @@
 
 static int parse(const char *text, struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	return dnsf_settings_parse(text, strlen(text), "/etc/unbound/dnsfilter.json",
-				   settings, errors);
+	return dnsf_settings_parse(text, strlen(text), "/etc/unbound/dnsfilter.json", settings,
+				   errors);
 }
 
 static void assert_rejected_with(const char *text, const char *part)
@@ -47,7 +47,8 @@ START_TEST(test_nested_and_dotted_keys)
 	char text[64];
 	ck_assert(parse("{\"feed\":\"/var/lib/feed.json\",\"sinkhole\":{\"a\":\"192.0.2.1\"},"
 			"\"sinkhole.aaaa\":\"2001:db8::1\",\"ttl\":42,\"other-types\":\"nxdomain\","
-			"\"mode\":\"monitor\",\"ede\":false}", &s, &errors));
+			"\"mode\":\"monitor\",\"ede\":false}",
+			&s, &errors));
 	ck_assert_str_eq(s.feed, "/var/lib/feed.json");
 	ck_assert_str_eq(inet_ntop(AF_INET, &s.sinkhole_a, text, sizeof(text)), "192.0.2.1");
 	ck_assert_str_eq(inet_ntop(AF_INET6, &s.sinkhole_aaaa, text, sizeof(text)), "2001:db8::1");
@@ -63,8 +64,10 @@ START_TEST(test_errors_name_the_key)
 {
 	assert_rejected_with("{\"feed\":\"f\",\"colour\":1}", "colour: unknown key");
 	assert_rejected_with("{\"feed\":\"f\",\"sinkhole\":{\"b\":1}}", "sinkhole.b: unknown key");
-	assert_rejected_with("{\"feed\":\"f\",\"sinkhole\":{\"a\":\"300.1.1.1\"}}", "sinkhole.a: must be an IPv4");
-	assert_rejected_with("{\"feed\":\"f\",\"sinkhole.aaaa\":\"1.2.3.4\"}", "sinkhole.aaaa: must be an IPv6");
+	assert_rejected_with("{\"feed\":\"f\",\"sinkhole\":{\"a\":\"300.1.1.1\"}}",
+			     "sinkhole.a: must be an IPv4");
+	assert_rejected_with("{\"feed\":\"f\",\"sinkhole.aaaa\":\"1.2.3.4\"}",
+			     "sinkhole.aaaa: must be an IPv6");
 	assert_rejected_with("{\"feed\":\"f\",\"ttl\":-1}", "ttl: must be a whole number");
 	assert_rejected_with("{\"feed\":\"f\",\"ttl\":\"60\"}", "ttl: must be a whole number");
 	assert_rejected_with("{\"feed\":\"f\",\"other-types\":\"refuse\"}", "other-types: must be");
@@ -107,22 +110,24 @@ START_TEST(test_reporting_paths_are_relative_to_the_settings_file)
 {
 	struct dnsf_settings s;
 	struct dnsf_errors errors = { 0 };
-	ck_assert(parse("{\"feed\":\"f\",\"log\":{\"path\":\"events.log\",\"client-ip\":\"truncate\"},"
-			"\"stats.path\":\"/var/log/dnsfilter/stats.log\",\"stats\":{\"interval\":300},"
-			"\"metrics\":{\"path\":\"prom/dnsfilter.prom\"}}", &s, &errors));
+	ck_assert(
+	    parse("{\"feed\":\"f\",\"log\":{\"path\":\"events.log\",\"client-ip\":\"truncate\"},"
+		  "\"stats.path\":\"/var/log/dnsfilter/stats.log\",\"stats\":{\"interval\":300},"
+		  "\"metrics\":{\"path\":\"prom/dnsfilter.prom\"}}",
+		  &s, &errors));
 	ck_assert_str_eq(s.log_path, "/etc/unbound/events.log");
 	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_TRUNCATE);
 	ck_assert_str_eq(s.stats_path, "/var/log/dnsfilter/stats.log");
 	ck_assert_uint_eq(s.stats_interval, 300);
 	ck_assert_str_eq(s.metrics_path, "/etc/unbound/prom/dnsfilter.prom");
 	dnsf_settings_free(&s);
-	ck_assert(parse("{\"feed\":\"f\",\"log.client-ip\":\"none\",\"stats.interval\":1}",
-			&s, &errors));
+	ck_assert(
+	    parse("{\"feed\":\"f\",\"log.client-ip\":\"none\",\"stats.interval\":1}", &s, &errors));
 	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_NONE);
 	ck_assert_uint_eq(s.stats_interval, 1);
 	dnsf_settings_free(&s);
-	ck_assert(parse("{\"feed\":\"f\",\"log.client-ip\":\"full\",\"stats.interval\":86400}",
-			&s, &errors));
+	ck_assert(parse("{\"feed\":\"f\",\"log.client-ip\":\"full\",\"stats.interval\":86400}", &s,
+			&errors));
 	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_FULL);
 	ck_assert_uint_eq(s.stats_interval, 86400);
 	dnsf_settings_free(&s);
@@ -132,19 +137,28 @@ END_TEST
 
 START_TEST(test_reporting_errors_name_the_key)
 {
-	assert_rejected_with("{\"feed\":\"f\",\"log.path\":\"\"}", "log.path: must be a non-empty path");
-	assert_rejected_with("{\"feed\":\"f\",\"log\":{\"path\":7}}", "log.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"log.path\":\"\"}",
+			     "log.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"log\":{\"path\":7}}",
+			     "log.path: must be a non-empty path");
 	assert_rejected_with("{\"feed\":\"f\",\"log.client-ip\":\"anonymize\"}",
 			     "log.client-ip: must be \"full\", \"truncate\" or \"none\"");
 	assert_rejected_with("{\"feed\":\"f\",\"log.client-ip\":false}", "log.client-ip: must be");
 	assert_rejected_with("{\"feed\":\"f\",\"log\":{\"level\":1}}", "log.level: unknown key");
-	assert_rejected_with("{\"feed\":\"f\",\"stats.path\":[]}", "stats.path: must be a non-empty path");
-	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":0}", "stats.interval: must be a whole number from 1 to 86400");
-	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":86401}", "stats.interval: must be a whole number");
-	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":1.5}", "stats.interval: must be a whole number");
-	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":\"60\"}", "stats.interval: must be a whole number");
-	assert_rejected_with("{\"feed\":\"f\",\"metrics.path\":null}", "metrics.path: must be a non-empty path");
-	assert_rejected_with("{\"feed\":\"f\",\"metrics\":{\"port\":9100}}", "metrics.port: unknown key");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.path\":[]}",
+			     "stats.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":0}",
+			     "stats.interval: must be a whole number from 1 to 86400");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":86401}",
+			     "stats.interval: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":1.5}",
+			     "stats.interval: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"stats.interval\":\"60\"}",
+			     "stats.interval: must be a whole number");
+	assert_rejected_with("{\"feed\":\"f\",\"metrics.path\":null}",
+			     "metrics.path: must be a non-empty path");
+	assert_rejected_with("{\"feed\":\"f\",\"metrics\":{\"port\":9100}}",
+			     "metrics.port: unknown key");
 	assert_rejected_with("{\"feed\":\"f\",\"log.path\":\"a\",\"log\":{\"path\":\"b\"}}",
 			     "log.path: given twice");
 }
