@@ -230,15 +230,31 @@ static void check_starts(struct dnsfilter_env *state)
 	state->next_start = next_start_after(state, now);
 }
 
-/* Seconds to sleep: until the next file check or the next entry start. */
-static int64_t seconds_to_sleep(const struct dnsfilter_env *state)
+/* When to wake (CLOCK_MONOTONIC): at the next file check, or at the next
+ * entry start to the millisecond, since a cached real answer of the
+ * entry's names may be served until the purge that follows. */
+static struct timespec wake_time(const struct dnsfilter_env *state)
 {
-	int64_t sleep = state->settings.watch_interval ? state->settings.watch_interval : 3600;
-	int64_t to_start = state->next_start - (int64_t)time(NULL);
+	int64_t sleep_ns =
+	    (int64_t)(state->settings.watch_interval ? state->settings.watch_interval : 3600) *
+	    1000000000;
+	struct timespec now, wall;
 
-	if (to_start < sleep)
-		sleep = to_start < 0 ? 0 : to_start;
-	return sleep;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	if (state->next_start != INT64_MAX) {
+		int64_t to_start = (state->next_start - (int64_t)wall.tv_sec) * 1000000000 -
+				   wall.tv_nsec + 1000000; /* 1 ms past the start */
+		if (to_start < sleep_ns)
+			sleep_ns = to_start < 0 ? 0 : to_start;
+	}
+	now.tv_sec += sleep_ns / 1000000000;
+	now.tv_nsec += sleep_ns % 1000000000;
+	if (now.tv_nsec >= 1000000000) {
+		now.tv_sec++;
+		now.tv_nsec -= 1000000000;
+	}
+	return now;
 }
 
 static void *watcher_main(void *argument)
@@ -248,9 +264,7 @@ static void *watcher_main(void *argument)
 	state->next_start = next_start_after(state, (int64_t)time(NULL));
 	pthread_mutex_lock(&state->lock);
 	while (!state->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += seconds_to_sleep(state);
+		struct timespec until = wake_time(state);
 		while (!state->stopping &&
 		       pthread_cond_timedwait(&state->wake, &state->lock, &until) == 0)
 			; /* woken without a stop: keep sleeping until the deadline */
