@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dnsfilter/cidr.h"
+#include "dnsfilter/optout.h"
 #include "dnsfilter/feed.h"
 #include "dnsfilter/settings.h"
 #include "dnsfilter/timeparse.h"
@@ -93,29 +94,12 @@ static void print_summary(const char *path, const struct dnsf_index *index, int6
  * builds them. */
 static int check_optout(const struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	struct dnsf_cidr_builder *builder;
 	struct dnsf_cidr_set *set;
-	int ok = 1;
 
-	if (settings->optout_network_count == 0 && !settings->optout_file)
-		return 1;
-	builder = dnsf_cidr_builder_new(DNSF_CIDR_DEFAULT_MAX_PREFIXES);
-	if (!builder) {
-		dnsf_errors_add(errors, "out of memory");
+	if (!dnsf_optout_build(settings, &set, errors))
 		return 0;
-	}
-	ok &= dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,
-					 settings->optout_network_count, "optout.networks", errors);
-	if (settings->optout_file)
-		ok &= dnsf_cidr_builder_add_file(builder, settings->optout_file, errors);
-	if (!ok) {
-		dnsf_cidr_builder_free(builder);
-		return 0;
-	}
-	set = dnsf_cidr_set_build(builder, errors);
-	if (!set)
-		return 0;
-	printf("opt-out: %zu prefixes\n", dnsf_cidr_set_prefix_count(set));
+	if (set)
+		printf("opt-out: %zu prefixes\n", dnsf_cidr_set_prefix_count(set));
 	dnsf_cidr_set_free(set);
 	return 1;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dnsfilter/optout.h"
 #include "glue.h"
 
 void dnsfilter_log_errors(const char *what, const struct dnsf_errors *errors)
@@ -75,36 +76,16 @@ struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings)
 int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr_set **set)
 {
 	struct dnsf_errors errors = { 0 };
-	struct dnsf_cidr_builder *builder;
-	int ok = 1;
+	int ok = dnsf_optout_build(settings, set, &errors);
 
-	*set = NULL;
-	if (settings->optout_network_count == 0 && !settings->optout_file)
-		return 1;
-	builder = dnsf_cidr_builder_new(DNSF_CIDR_DEFAULT_MAX_PREFIXES);
-	if (!builder) {
-		log_err("dnsfilter: out of memory building the opt-out set");
-		return 0;
-	}
-	ok &=
-	    dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,
-				       settings->optout_network_count, "optout.networks", &errors);
-	if (settings->optout_file)
-		ok &= dnsf_cidr_builder_add_file(builder, settings->optout_file, &errors);
 	if (!ok) {
-		dnsf_cidr_builder_free(builder);
 		dnsfilter_log_errors(settings->optout_file ? settings->optout_file : "optout",
 				     &errors);
 		log_err("dnsfilter: opt-out networks rejected (%zu error%s)", errors.count,
 			errors.count == 1 ? "" : "s");
-		dnsf_errors_clear(&errors);
-		return 0;
 	}
-	*set = dnsf_cidr_set_build(builder, &errors);
-	if (!*set)
-		dnsfilter_log_errors("optout", &errors);
 	dnsf_errors_clear(&errors);
-	return *set != NULL;
+	return ok;
 }
 
 /* Give freed memory back to the system: a feed's build frees tens of
