@@ -55,10 +55,6 @@ struct dnsfilter_env {
 	_Atomic(struct dnsf_cidr_set *) optout;
 	/** 1 when EDE is attached (the module's and Unbound's ede both on) */
 	int ede;
-	/** feed loads refused since init */
-	_Atomic uint64_t feed_failures;
-	/** opt-out loads refused since init */
-	_Atomic uint64_t optout_failures;
 	/** event log, counters, metrics; NULL when none is configured */
 	struct dnsf_reporter *reporter;
 

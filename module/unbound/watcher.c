@@ -123,7 +123,6 @@ static double seconds_since(const struct timespec *start)
 
 static void count_feed_failure(struct dnsfilter_env *state)
 {
-	atomic_fetch_add(&state->feed_failures, 1);
 	if (state->reporter)
 		dnsf_reporter_count_feed_failure(state->reporter);
 }
@@ -178,7 +177,8 @@ static void check_optout(struct dnsfilter_env *state)
 	if (!dnsfilter_load_optout(&state->settings, &set)) {
 		log_err("dnsfilter: %s: the opt-out networks in force stay",
 			state->settings.optout_file);
-		atomic_fetch_add(&state->optout_failures, 1);
+		if (state->reporter)
+			dnsf_reporter_count_feed_failure(state->reporter);
 		return;
 	}
 	publish_optout(state, set);
