@@ -76,6 +76,15 @@ static int acts(enum dnsf_verdict verdict)
 	return verdict == DNSF_VERDICT_BLOCK || verdict == DNSF_VERDICT_MONITOR;
 }
 
+int view_acts_on(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now)
+{
+	struct dnsf_decision decision;
+	struct dnsf_key key;
+
+	view_decide(view, name, length, now, &decision, &key);
+	return acts(decision.verdict);
+}
+
 enum dnsf_verdict view_chain_decision(const struct feed_view *view, const struct reply_info *rep,
 				      int64_t now, struct dnsf_decision *decision)
 {

@@ -188,8 +188,12 @@ int init(struct module_env *env, int id)
 	dnsfilter_find_self_address(state, env);
 	if (!dnsfilter_counting_start(state) || !dnsfilter_watcher_start(state))
 		goto fail;
-	if (!dnsfilter_counting_register(state, env, id))
+	if (!dnsfilter_upstream_register(state, env, id))
 		goto fail;
+	if (!dnsfilter_counting_register(state, env, id)) {
+		dnsfilter_upstream_unregister(env, id);
+		goto fail;
+	}
 	de->dyn_env = state;
 	dnsfilter_trim_memory();
 	log_loaded(path, state);
@@ -214,6 +218,7 @@ void deinit(struct module_env *env, int id)
 		return;
 	/* Unbound unloads the module right after this: no callback may stay,
 	 * and free_state joins the watcher and the reporter's writer. */
+	dnsfilter_upstream_unregister(env, id);
 	dnsfilter_counting_unregister(env, id);
 	free_state(state);
 	de->dyn_env = NULL;
@@ -450,6 +455,9 @@ static int has_filtered_client(const struct module_qstate *qstate, const struct 
 	return 0;
 }
 
+static void answer_sinkhole_for(struct module_qstate *qstate, int id, const struct feed_view *view,
+				const struct dnsf_decision *decision, const struct dnsf_key *key);
+
 /* A query seen for the first time: decide, answer or pass on. */
 static void handle_new_query(struct module_qstate *qstate, int id, const struct feed_view *view,
 			     struct dnsfilter_query *query)
@@ -474,18 +482,30 @@ static void handle_new_query(struct module_qstate *qstate, int id, const struct 
 				   decision.entry);
 		return;
 	}
-	size_t owner_length = qstate->qinfo.qname_len;
-	const uint8_t *owner = wire_suffix(qstate->qinfo.qname, &owner_length,
-					   key_labels(&key, decision.match_length));
-	answer_sinkhole(qstate, id, view, decision.entry, owner, owner_length);
+	answer_sinkhole_for(qstate, id, view, &decision, &key);
 	if (qstate->ext_state[id] == module_finished)
 		note_match(query, DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo, decision.entry);
 }
 
+/* Finish with the sinkhole for a decision on the query name, its SOA
+ * owned by the listed name that matched. */
+static void answer_sinkhole_for(struct module_qstate *qstate, int id, const struct feed_view *view,
+				const struct dnsf_decision *decision, const struct dnsf_key *key)
+{
+	size_t owner_length = qstate->qinfo.qname_len;
+	const uint8_t *owner = wire_suffix(qstate->qinfo.qname, &owner_length,
+					   key_labels(key, decision->match_length));
+	answer_sinkhole(qstate, id, view, decision->entry, owner, owner_length);
+}
+
 /*
- * The real answer is back. Two cases act: a listed name passed for an
- * opted-out client that other, filtered clients have joined since (they
- * all get the sinkhole), and an alias chain that leads to a listed name.
+ * The real answer is back. The name is decided again with the feed in
+ * force now: it may have been listed while the query was in flight (a
+ * swap, an entry's start), and clients that joined the resolution since
+ * were never decided on. Then: a listed name passed for an opted-out
+ * client (or a type the module passes, or in monitor) that filtered
+ * clients share gets the sinkhole, and an alias chain that leads to a
+ * listed name is acted on.
  */
 static void handle_answer(struct module_qstate *qstate, int id, const struct feed_view *view,
 			  struct dnsfilter_query *query)
@@ -495,29 +515,31 @@ static void handle_answer(struct module_qstate *qstate, int id, const struct fee
 	struct dnsf_decision decision;
 	struct dnsf_key key;
 	int64_t now = (int64_t)*qstate->env->now;
+	enum dnsf_verdict verdict;
 
-	if (query->verdict == DNSF_VERDICT_BLOCK) {
-		if (query->opted_out && filters_qtype(settings, qstate->qinfo.qtype) &&
-		    has_filtered_client(qstate, view)) {
-			view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, now,
-				    &decision, &key);
-			if (decision.verdict == DNSF_VERDICT_BLOCK) {
-				size_t owner_length = qstate->qinfo.qname_len;
-				const uint8_t *owner =
-				    wire_suffix(qstate->qinfo.qname, &owner_length,
-						key_labels(&key, decision.match_length));
-				answer_sinkhole(qstate, id, view, decision.entry, owner,
-						owner_length);
+	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, now, &decision, &key);
+	verdict = effective_verdict(view->state, decision.verdict);
+	if (verdict == DNSF_VERDICT_BLOCK || verdict == DNSF_VERDICT_MONITOR) {
+		/* Listed while in flight: what the resolution stored goes. */
+		if (query->verdict != DNSF_VERDICT_BLOCK && query->verdict != DNSF_VERDICT_MONITOR &&
+		    msg && msg->rep)
+			remove_chain_from_cache(qstate, msg->rep);
+		if (!has_filtered_client(qstate, view))
+			return;
+		if (verdict == DNSF_VERDICT_BLOCK && filters_qtype(settings, qstate->qinfo.qtype)) {
+			answer_sinkhole_for(qstate, id, view, &decision, &key);
+			if (qstate->ext_state[id] == module_finished)
 				note_match(query, DNSF_VERDICT_BLOCK, VIA_QNAME, &qstate->qinfo,
 					   decision.entry);
-			}
+		} else if (query->acted == DNSF_VERDICT_NONE && !query->opted_out) {
+			note_match(query, DNSF_VERDICT_MONITOR, VIA_QNAME, &qstate->qinfo,
+				   decision.entry);
 		}
 		return;
 	}
-	if (!settings->match_cname || query->verdict != DNSF_VERDICT_NONE || !msg || !msg->rep)
+	if (verdict != DNSF_VERDICT_NONE || !settings->match_cname || !msg || !msg->rep)
 		return;
-	enum dnsf_verdict verdict =
-	    effective_verdict(view->state, view_chain_decision(view, msg->rep, now, &decision));
+	verdict = effective_verdict(view->state, view_chain_decision(view, msg->rep, now, &decision));
 	if (verdict == DNSF_VERDICT_NONE)
 		return;
 	/* Cached copies would reach later clients without the module. */
@@ -550,14 +572,16 @@ void operate(struct module_qstate *qstate, enum module_ev event, int id,
 	dnsfilter_purge_if_requested(qstate->env, state);
 	/* A state's first event is "new", or "pass" for the validator's
 	 * subqueries that start at this module. */
-	if (event == module_event_new || (event == module_event_pass && !query)) {
-		query = regional_alloc_zero(qstate->region, sizeof(*query));
+	if (event == module_event_new || (event == module_event_pass && (!query || !query->started))) {
+		if (!query)
+			query = regional_alloc_zero(qstate->region, sizeof(*query));
 		if (!query) {
 			log_err("dnsfilter: out of memory");
 			qstate->ext_state[id] = module_error;
 			return;
 		}
 		qstate->minfo[id] = query;
+		query->started = 1;
 		qstate->ext_state[id] = module_wait_module;
 		if (is_internal(qstate))
 			return;
@@ -574,7 +598,10 @@ void operate(struct module_qstate *qstate, enum module_ev event, int id,
 	}
 	if (event == module_event_moddone) {
 		qstate->ext_state[id] = module_finished;
-		if (!query || is_internal(qstate))
+		if (!query)
+			return;
+		dnsfilter_upstream_close(qstate, id);
+		if (is_internal(qstate))
 			return;
 		view_open(state, &view);
 		handle_answer(qstate, id, &view, query);
@@ -595,6 +622,8 @@ void inform_super(struct module_qstate *qstate, int id, struct module_qstate *su
 
 void clear(struct module_qstate *qstate, int id)
 {
+	/* The end of every query state, the iterator's own sub-queries too. */
+	dnsfilter_upstream_close(qstate, id);
 	/* Per-query data lives in the query's region. */
 	qstate->minfo[id] = NULL;
 }

@@ -99,8 +99,39 @@ int dnsfilter_is_wake_query(const uint8_t *qname, size_t length);
 /** Find where this Unbound answers queries (init: reads env->cfg). */
 void dnsfilter_find_self_address(struct dnsfilter_env *state, struct module_env *env);
 
-/** Per query, in the query's region: what was decided and done. */
+/** A question or an rrset owner remembered for later (upstream.c). */
+struct remembered_name {
+	struct remembered_name *next;
+	/** host order */
+	uint16_t type, rrclass;
+	size_t length;
+	uint8_t *name;
+};
+
+/** Most questions remembered per query state; past them it stores nothing. */
+#define DNSFILTER_MAX_REMEMBERED 32
+
+/**
+ * Per query, in the query's region: what was decided and done. The states
+ * of the iterator's own sub-queries, which never pass the module, get one
+ * from the upstream callbacks (upstream.c), with started 0.
+ */
 struct dnsfilter_query {
+	/** 1 once operate has seen the state */
+	int started;
+	/** 1 when epoch holds the feed epoch of the first check */
+	int epoch_set;
+	/** the feed epoch (dnsfilter_feed_epoch) when the state was first
+	 * checked: a different one at its end means the feed or an entry's
+	 * window changed while it was in flight */
+	uint64_t epoch;
+	/** questions the state sent upstream while it could still store them:
+	 * the message cache keys it may have filled */
+	struct remembered_name *asked;
+	size_t asked_count;
+	/** rrsets of listed names that upstream responses carried */
+	struct remembered_name *listed;
+	size_t listed_count;
 	/** the verdict for the query name (after the global mode) */
 	enum dnsf_verdict verdict;
 	/** 1 when the first client was opted out, so the query passed */
@@ -143,6 +174,36 @@ enum dnsf_verdict view_chain_decision(const struct feed_view *view, const struct
 
 /** The target of a CNAME or DNAME rrset, or NULL. */
 const uint8_t *dnsfilter_alias_target(const void *rrset, size_t *length);
+
+/**
+ * The feed epoch: it moves whenever the names the module acts on may have
+ * changed (a new feed, an entry's start) and a purge is asked for. Read it
+ * before the index (view_open): an epoch seen implies its index is seen.
+ */
+uint64_t dnsfilter_feed_epoch(const struct dnsfilter_env *state);
+
+/** Register the callbacks on upstream questions and responses (init). */
+int dnsfilter_upstream_register(struct dnsfilter_env *state, struct module_env *env, int id);
+/** Remove them (deinit, and on a failed init). */
+void dnsfilter_upstream_unregister(struct module_env *env, int id);
+
+/**
+ * A query state ends (moddone of the module, or clear for every state):
+ * take out of the caches what it stored of names listed meanwhile, and the
+ * rrsets of listed names that a store which ignores no_cache_store put in.
+ */
+void dnsfilter_upstream_close(struct module_qstate *qstate, int id);
+
+/**
+ * Remove one cached message (both AAAA hash variants) if the feed now
+ * blocks or monitors its name or, with match-cname, a name of its alias
+ * chain, and the rrset of that name and type. @return 1 if removed.
+ */
+int dnsfilter_purge_question(struct module_env *env, const struct feed_view *view, int64_t now,
+			     const uint8_t *name, size_t length, uint16_t qtype, uint16_t qclass);
+
+/** Does the feed block or monitor this wire name now? */
+int view_acts_on(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now);
 
 /** Remove a question's message cache entries (both AAAA hash variants). */
 void dnsfilter_remove_cached(struct module_env *env, const uint8_t *name, size_t length,

@@ -411,13 +411,22 @@ class Unbound:
     Unbound's directory: the work dir). extra: more "server:" lines (e.g.
     a "trust-anchor: ..." line). domain_insecure: mark test. and the stub
     zones domain-insecure (the default); False leaves the validator really
-    validating the zones that have a trust anchor.
+    validating the zones that have a trust anchor. modules: the
+    module-config line (default "dynlib validator iterator", or "validator
+    iterator" without the module). threads: num-threads. stub_hosts: {zone:
+    "host.name@port"}, stub zones whose server the iterator finds by
+    resolving a host name in a sub-query of its own.
     """
 
     def __init__(self, workdir, stubs, settings=None, feed=None, module=True,
-                 conf_env=True, extra=(), name="unbound", domain_insecure=True):
+                 conf_env=True, extra=(), name="unbound", domain_insecure=True,
+                 modules=None, threads=1, stub_hosts=None):
         self.workdir = workdir
         self.stubs = dict(stubs)  # zone -> port
+        self.stub_hosts = dict(stub_hosts or {})
+        self.modules = modules or ("dynlib validator iterator" if module
+                                   else "validator iterator")
+        self.threads = threads
         self.module = module
         self.domain_insecure = domain_insecure
         self.conf_env = conf_env
@@ -436,7 +445,6 @@ class Unbound:
 
     def _write_conf(self):
         d = self.workdir.path
-        modules = "dynlib validator iterator" if self.module else "validator iterator"
         lines = [
             "server:",
             "\tinterface: %s" % LOOPBACK,
@@ -450,8 +458,8 @@ class Unbound:
             "\tuse-syslog: no",
             "\tlog-time-ascii: yes",
             "\tverbosity: 2",
-            "\tnum-threads: 1",
-            '\tmodule-config: "%s"' % modules,
+            "\tnum-threads: %d" % self.threads,
+            '\tmodule-config: "%s"' % self.modules,
             "\tdo-not-query-localhost: no",
             "\tharden-referral-path: no",
             '\tlocal-zone: "test." nodefault',
@@ -460,11 +468,13 @@ class Unbound:
             lines += ['\tdomain-insecure: "test"']
         lines += ["\t" + line for line in self.extra]
         if self.domain_insecure:
-            for zone in self.stubs:
+            for zone in list(self.stubs) + list(self.stub_hosts):
                 lines += ["\tdomain-insecure: \"%s\"" % zone]
         for zone, port in self.stubs.items():
             lines += ["stub-zone:", '\tname: "%s"' % zone,
                       "\tstub-addr: %s@%d" % (LOOPBACK, port)]
+        for zone, host in self.stub_hosts.items():
+            lines += ["stub-zone:", '\tname: "%s"' % zone, "\tstub-host: %s" % host]
         lines += [
             "remote-control:",
             "\tcontrol-enable: yes",
