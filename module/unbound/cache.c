@@ -85,7 +85,7 @@ static void purge_examine(struct purge *purge, struct msgreply_entry *entry)
 	    !message_acts(&purge->view, purge->match_cname, purge->now, entry))
 		return;
 	struct cached_question *question = copy_question(entry->key.qname, entry->key.qname_len,
-							  entry->key.qtype, entry->key.qclass);
+							 entry->key.qtype, entry->key.qclass);
 	if (!question)
 		return;
 	question->next = purge->list;
@@ -197,8 +197,9 @@ static int cached_message_acts(struct module_env *env, const struct feed_view *v
 int dnsfilter_purge_question(struct module_env *env, const struct feed_view *view, int64_t now,
 			     const uint8_t *name, size_t length, uint16_t qtype, uint16_t qclass)
 {
-	struct query_info question = { .qname = (uint8_t *)name, .qname_len = length,
-				       .qtype = qtype, .qclass = qclass };
+	struct query_info question = {
+		.qname = (uint8_t *)name, .qname_len = length, .qtype = qtype, .qclass = qclass
+	};
 	int acts;
 
 	if (qclass != LDNS_RR_CLASS_IN)
@@ -206,8 +207,9 @@ int dnsfilter_purge_question(struct module_env *env, const struct feed_view *vie
 	acts = view_acts_on(view, name, length, now);
 	if (acts)
 		rrset_cache_remove(env->rrset_cache, (uint8_t *)name, length, qtype, qclass, 0);
-	acts = acts || cached_message_acts(env, view, now, &question, 0) ||
-	       (qtype == LDNS_RR_TYPE_AAAA && cached_message_acts(env, view, now, &question, BIT_CD));
+	acts =
+	    acts || cached_message_acts(env, view, now, &question, 0) ||
+	    (qtype == LDNS_RR_TYPE_AAAA && cached_message_acts(env, view, now, &question, BIT_CD));
 	if (acts)
 		dnsfilter_remove_cached(env, name, length, qtype, qclass);
 	return acts;

@@ -521,8 +521,8 @@ static void handle_answer(struct module_qstate *qstate, int id, const struct fee
 	verdict = effective_verdict(view->state, decision.verdict);
 	if (verdict == DNSF_VERDICT_BLOCK || verdict == DNSF_VERDICT_MONITOR) {
 		/* Listed while in flight: what the resolution stored goes. */
-		if (query->verdict != DNSF_VERDICT_BLOCK && query->verdict != DNSF_VERDICT_MONITOR &&
-		    msg && msg->rep)
+		if (query->verdict != DNSF_VERDICT_BLOCK &&
+		    query->verdict != DNSF_VERDICT_MONITOR && msg && msg->rep)
 			remove_chain_from_cache(qstate, msg->rep);
 		if (!has_filtered_client(qstate, view))
 			return;
@@ -539,7 +539,8 @@ static void handle_answer(struct module_qstate *qstate, int id, const struct fee
 	}
 	if (verdict != DNSF_VERDICT_NONE || !settings->match_cname || !msg || !msg->rep)
 		return;
-	verdict = effective_verdict(view->state, view_chain_decision(view, msg->rep, now, &decision));
+	verdict =
+	    effective_verdict(view->state, view_chain_decision(view, msg->rep, now, &decision));
 	if (verdict == DNSF_VERDICT_NONE)
 		return;
 	/* Cached copies would reach later clients without the module. */
@@ -572,7 +573,8 @@ void operate(struct module_qstate *qstate, enum module_ev event, int id,
 	dnsfilter_purge_if_requested(qstate->env, state);
 	/* A state's first event is "new", or "pass" for the validator's
 	 * subqueries that start at this module. */
-	if (event == module_event_new || (event == module_event_pass && (!query || !query->started))) {
+	if (event == module_event_new ||
+	    (event == module_event_pass && (!query || !query->started))) {
 		if (!query)
 			query = regional_alloc_zero(qstate->region, sizeof(*query));
 		if (!query) {

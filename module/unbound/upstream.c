@@ -206,13 +206,13 @@ void dnsfilter_upstream_close(struct module_qstate *qstate, int id)
 						    qstate->qinfo.qname_len, qstate->qinfo.qtype,
 						    qstate->qinfo.qclass);
 	for (struct remembered_name *item = query->asked; item; item = item->next)
-		removed += (size_t)dnsfilter_purge_question(env, &view, now, item->name,
-							    item->length, item->type,
-							    item->rrclass);
+		removed += (size_t)dnsfilter_purge_question(
+		    env, &view, now, item->name, item->length, item->type, item->rrclass);
 	view_close(&view);
 	if (removed)
-		verbose(VERB_ALGO, "dnsfilter: %zu answers stored in flight across a feed "
-				   "change removed",
+		verbose(VERB_ALGO,
+			"dnsfilter: %zu answers stored in flight across a feed "
+			"change removed",
 			removed);
 }
 
