@@ -415,18 +415,20 @@ class Unbound:
     module-config line (default "dynlib validator iterator", or "validator
     iterator" without the module). threads: num-threads. stub_hosts: {zone:
     "host.name@port"}, stub zones whose server the iterator finds by
-    resolving a host name in a sub-query of its own.
+    resolving a host name in a sub-query of its own. prefix: a command line
+    that runs Unbound (e.g. valgrind and its options).
     """
 
     def __init__(self, workdir, stubs, settings=None, feed=None, module=True,
                  conf_env=True, extra=(), name="unbound", domain_insecure=True,
-                 modules=None, threads=1, stub_hosts=None):
+                 modules=None, threads=1, stub_hosts=None, prefix=()):
         self.workdir = workdir
         self.stubs = dict(stubs)  # zone -> port
         self.stub_hosts = dict(stub_hosts or {})
         self.modules = modules or ("dynlib validator iterator" if module
                                    else "validator iterator")
         self.threads = threads
+        self.prefix = list(prefix)  # a command Unbound runs under (valgrind ...)
         self.module = module
         self.domain_insecure = domain_insecure
         self.conf_env = conf_env
@@ -499,7 +501,7 @@ class Unbound:
         if preload:
             env["LD_PRELOAD"] = preload
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-        self.process = Process([tool("unbound"), "-d", "-c", self.conf],
+        self.process = Process(self.prefix + [tool("unbound"), "-d", "-c", self.conf],
                                self.workdir.file("%s.out" % self.name), env=env)
         return self
 

@@ -14,7 +14,8 @@ with unbound-control dump_cache:
   name's zone, and any alias when match-cname is off;
 - the name server of a zone whose host name is listed (the iterator's own
   sub-query, which never passes the module);
-- a resolution in flight across a hot swap, and across an entry's start.
+- a resolution in flight across a hot swap, and across an entry's start;
+- data cached before the name was listed (the purge takes the rrsets too).
 
 Every path runs with "dynlib validator iterator" and "dynlib iterator",
 qname minimisation on and off, match-cname on and off, two threads,
@@ -42,6 +43,7 @@ REAL = {
     "late.evil.test": "203.0.113.77",
     "starting.evil.test": "203.0.113.78",
     "www.victim.test": "198.51.100.5",
+    "cn.evil.test": "198.51.100.9",  # cn CNAME target.ok.test
 }
 REAL_AAAA = "2001:db8:bad::66"
 LISTED = ["c2.evil.test", "c2b.evil.test", "c2c.evil.test", "c2d.evil.test",
@@ -50,12 +52,14 @@ LISTED = ["c2.evil.test", "c2b.evil.test", "c2c.evil.test", "c2d.evil.test",
 
 def zones():
     evil = ["%s A %s" % (name[:-len(".evil.test")], address)
-            for name, address in REAL.items() if name.endswith(".evil.test")]
-    evil += ["c2 AAAA %s" % REAL_AAAA, "samezone CNAME c2d"]
+            for name, address in REAL.items()
+            if name.endswith(".evil.test") and name != "cn.evil.test"]
+    evil += ["c2 AAAA %s" % REAL_AAAA, "samezone CNAME c2d", "cn CNAME target.ok.test."]
     return {
         "evil.test": harness.zone_text("evil.test", evil),
         "ok.test": harness.zone_text("ok.test", [
-            "allowed CNAME c2b.evil.test.", "alias CNAME c2c.evil.test."]),
+            "allowed CNAME c2b.evil.test.", "alias CNAME c2c.evil.test.",
+            "target A %s" % REAL["cn.evil.test"]]),
         "victim.test": harness.zone_text("victim.test", [
             "www A %s" % REAL["www.victim.test"]]),
     }
@@ -211,6 +215,7 @@ class InFlightBase(NoBypassCase):
     proxy in front of NSD holds the answer while the feed changes."""
 
     MODULES = "dynlib validator iterator"
+    MATCH_CNAME = True
 
     def setUp(self):
         workdir = harness.WorkDir("inflight-" + self.MODULES.split()[1])
@@ -230,7 +235,8 @@ class InFlightBase(NoBypassCase):
         # client waiting through the proxy's delay (see test_optout.py).
         extra = UNBOUND_EXTRA + ["discard-timeout: 0", "qname-minimisation: no"]
         self.unbound = harness.Unbound(
-            workdir, {"evil.test": self.proxy.port}, settings=settings(watch=WATCH),
+            workdir, {"evil.test": self.proxy.port, "ok.test": self.nsd.port},
+            settings=settings(self.MATCH_CNAME, watch=WATCH),
             feed=self.first_feed, extra=extra, modules=self.MODULES, threads=2)
         self.addCleanup(self.unbound.stop)
         self.unbound.start()
@@ -258,19 +264,35 @@ class InFlightBase(NoBypassCase):
                          "%s: the answer that came back after the name was listed is "
                          "not the sinkhole:\n%s" % (name, result["answer"].text))
 
-    def test_resolution_in_flight_across_a_hot_swap(self):
-        thread, result = self.ask_in_background("late.evil.test")
+    def swap_listing(self, names, within):
+        """Hot swap to a feed that also lists names; wait for it and its
+        purge."""
         loads = len(self.unbound.log_lines("new feed in force"))
+        purges = len(self.unbound.purges())
         self.unbound.write_feed(feed([entry("T-0001", LISTED),
-                                      entry("T-0002", ["late.evil.test"]),
+                                      entry("T-0002", names),
                                       entry("T-0003", ["starting.evil.test"],
                                             start=rfc3339(self.start_at))], serial=2))
         self.assertTrue(harness.wait_until(
-            lambda: len(self.unbound.log_lines("new feed in force")) > loads, DELAY - 1),
-            "the new feed was not in force before the answer came back")
+            lambda: len(self.unbound.log_lines("new feed in force")) > loads
+            and len(self.unbound.purges()) > purges, within),
+            "the new feed was not in force (and purged) within %s s" % within)
+
+    def test_resolution_in_flight_across_a_hot_swap(self):
+        thread, result = self.ask_in_background("late.evil.test")
+        self.swap_listing(["late.evil.test"], DELAY - 1)
         self.assertTrue(thread.is_alive(), "the answer came back before the swap")
         self.finish(thread, result, "late.evil.test")
         self.assertNotServed("late.evil.test")
+
+    def test_cached_before_it_was_listed(self):
+        # The alias and its target are cached (message and rrsets); once
+        # the alias is listed, not even RD=0 may read its CNAME rrset.
+        answer = self.unbound.query("cn.evil.test", "A")
+        self.assertIn(REAL["cn.evil.test"], answer.rdata("A"), answer.text)
+        self.assertTrue(self.unbound.dump_cache().rrsets_of("cn.evil.test", "CNAME"))
+        self.swap_listing(["cn.evil.test"], WATCH + 10)
+        self.assertNotServed("cn.evil.test")
 
     def test_resolution_in_flight_across_an_entry_start(self):
         self.assertLess(time.time(), self.start_at, "started too late to test")
@@ -281,11 +303,19 @@ class InFlightBase(NoBypassCase):
 
 
 class InFlightValidator(InFlightBase):
-    MODULES = "dynlib validator iterator"
+    MODULES, MATCH_CNAME = "dynlib validator iterator", True
+
+
+class InFlightValidatorNoMatchCname(InFlightBase):
+    MODULES, MATCH_CNAME = "dynlib validator iterator", False
 
 
 class InFlightIterator(InFlightBase):
-    MODULES = "dynlib iterator"
+    MODULES, MATCH_CNAME = "dynlib iterator", True
+
+
+class InFlightIteratorNoMatchCname(InFlightBase):
+    MODULES, MATCH_CNAME = "dynlib iterator", False
 
 
 del InFlightBase

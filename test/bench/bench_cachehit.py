@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Instructions per cache hit, counted by valgrind's callgrind, for Unbound
+without the module and with it (with and without its counters), in one run.
+
+QPS on a shared machine moves by +-10 % between runs and cannot show a
+cost of a few percent; instructions can. Each case starts NSD and Unbound
+(num-threads 1) under callgrind, collecting only inside
+comm_point_udp_callback (receive, answer, send of a UDP query), asks the
+name once so it is cached, zeroes the counters (callgrind_control -z),
+asks it N times more, dumps (callgrind_control -d) and divides the
+instructions by N.
+
+Usage: test/bench/bench_cachehit.py [--queries N] [--threads T] [--module PATH] [--label TEXT]
+  BENCH_KEEP=DIR keeps each case's callgrind dump there (callgrind_annotate).
+  --module   the dnsfilter.so to measure (default build/cmake/dnsfilter.so,
+             or $DNSFILTER_MODULE): give an older build to compare versions.
+Prints a markdown table and the ratio to Unbound without the module.
+"""
+
+import argparse
+import glob
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
+
+NAME = "www.bench.test"
+
+
+def query_packet(name, qid):
+    header = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    wire = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
+    return header + wire + b"\0" + struct.pack("!HH", 1, 1)
+
+
+def ask(port, count):
+    """count queries for NAME, one at a time; each must get an answer."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(10)
+    try:
+        for i in range(count):
+            sock.sendto(query_packet(NAME, i & 0xFFFF), (harness.LOOPBACK, port))
+            reply, _ = sock.recvfrom(4096)
+            if len(reply) < 12 or (reply[3] & 0x0F) != 0:
+                raise RuntimeError("bad answer to query %d" % i)
+    finally:
+        sock.close()
+
+
+def callgrind_control(*args):
+    return subprocess.run(["callgrind_control"] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+
+
+def total_instructions(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in %s" % path)
+
+
+def measure(label, modules, settings, queries, module, threads):
+    workdir = harness.WorkDir("cachehit")
+    nsd = None
+    unbound = None
+    try:
+        nsd = harness.Nsd(workdir, {"bench.test": harness.zone_text(
+            "bench.test", ["www A 198.51.100.1"], ttl=86400)}).start()
+        out = workdir.file("callgrind.out")
+        prefix = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out + ".%p",
+                  "--toggle-collect=comm_point_udp_callback"]
+        if module:
+            harness.MODULE = module
+        unbound = harness.Unbound(workdir, {"bench.test": nsd.port}, settings=settings,
+                                  feed=harness.feed([harness.entry("B-1", ["c2.bench.test"])]),
+                                  module="dynlib" in modules, modules=modules, prefix=prefix,
+                                  extra=["verbosity: 0"], threads=threads)
+        saved = harness.START_TIMEOUT
+        harness.START_TIMEOUT = 120
+        try:
+            unbound.start()
+        finally:
+            harness.START_TIMEOUT = saved
+        ask(unbound.port, 20)  # cached, and the code paths warm
+        pid = str(unbound.process.pid)
+        callgrind_control("-z", pid)
+        ask(unbound.port, queries)
+        callgrind_control("-d", pid)
+        dumps = sorted(glob.glob(out + ".%s.*" % pid), key=os.path.getmtime)
+        if not dumps:
+            raise RuntimeError("no callgrind dump:\n" + unbound.output()[-2000:])
+        keep = os.environ.get("BENCH_KEEP")
+        if keep:  # for callgrind_annotate
+            os.makedirs(keep, exist_ok=True)
+            subprocess.run(["cp", dumps[-1], os.path.join(keep, label.replace(" ", "_")
+                                                           .replace(",", "") + ".out")])
+        return total_instructions(dumps[-1]) / queries
+    finally:
+        if unbound:
+            unbound.stop()
+        if nsd:
+            nsd.stop()
+        workdir.cleanup()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--module", default=os.environ.get(
+        "DNSFILTER_MODULE", os.path.join(HERE, "..", "..", "build", "cmake", "dnsfilter.so")))
+    parser.add_argument("--label", default="module")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="num-threads (with 1, Unbound alone is single-threaded and "
+                        "glibc takes its cheaper single-thread paths; the module's "
+                        "threads end that)")
+    args = parser.parse_args()
+    module = os.path.abspath(args.module)
+    base = {"feed": "feed.json", "sinkhole": {"a": "192.0.2.1"}, "watch-interval": 0}
+    counted = dict(base, stats={"path": "stats.jsonl", "interval": 60})
+    # (label, module-config, settings, the case it is compared with)
+    cases = [
+        ("Unbound, validator iterator", "validator iterator", None, 0),
+        ("%s, no counters" % args.label, "dynlib validator iterator", base, 0),
+        ("%s, counters on" % args.label, "dynlib validator iterator", counted, 0),
+        ("Unbound, iterator", "iterator", None, 3),
+        ("%s, iterator, no counters" % args.label, "dynlib iterator", base, 3),
+    ]
+    values = []
+    for label, modules, settings, _ in cases:
+        values.append(measure(label, modules, settings, args.queries, module,
+                              args.threads))
+        print("%-45s %10.1f instructions per cache hit" % (label, values[-1]), file=sys.stderr)
+    print("| case (%d cache hits, num-threads %d, callgrind) | instructions per hit "
+          "| vs Unbound alone |" % (args.queries, args.threads))
+    print("|---|---|---|")
+    for (label, _, _, reference), value in zip(cases, values):
+        print("| %s | %.0f | %+.2f %% |" % (label, value, (value / values[reference] - 1) * 100))
+
+if __name__ == "__main__":
+    main()
