@@ -37,9 +37,14 @@ MODULE = os.environ.get(
 KEEP_TMP = os.environ.get("DNSFILTER_KEEP_TMP") == "1"
 
 LOOPBACK = "127.0.0.1"
-START_TIMEOUT = 15.0  # seconds for a server to answer (or exit) after start
+# DNSFILTER_VALGRIND=1 runs every Unbound under valgrind's memcheck (slow:
+# the waits grow) and fails a test whose Unbound had a memory error or a
+# definite leak with the module in its stack.
+VALGRIND = os.environ.get("DNSFILTER_VALGRIND") == "1"
+SLOWDOWN = 6 if VALGRIND else 1
+START_TIMEOUT = 15.0 * SLOWDOWN  # seconds for a server to answer (or exit) after start
 STOP_TIMEOUT = 5.0  # seconds between TERM and KILL
-QUERY_TIMEOUT = 2  # kdig +time, seconds
+QUERY_TIMEOUT = 2 * (4 if VALGRIND else 1)  # kdig +time, seconds
 
 
 def tool(name):
@@ -250,14 +255,14 @@ class Process:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self):
-        """TERM, wait up to STOP_TIMEOUT, then KILL. Return the exit code."""
+    def stop(self, timeout=STOP_TIMEOUT):
+        """TERM, wait up to timeout seconds, then KILL. Return the exit code."""
         if self.popen.poll() is None:
             try:
                 self.popen.send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
-            if self.wait(STOP_TIMEOUT) is None:
+            if self.wait(timeout) is None:
                 self.popen.kill()
                 self.popen.wait(STOP_TIMEOUT)
         if not self._output.closed:
@@ -429,6 +434,13 @@ class Unbound:
                                    else "validator iterator")
         self.threads = threads
         self.prefix = list(prefix)  # a command Unbound runs under (valgrind ...)
+        self.valgrind_log = None
+        if VALGRIND and not self.prefix:
+            self.valgrind_log = workdir.file("%s.valgrind" % name)
+            self.prefix = ["valgrind", "--log-file=" + self.valgrind_log, "--num-callers=30",
+                           "--keep-debuginfo=yes", "--fullpath-after=",
+                           "--leak-check=full", "--show-leak-kinds=definite",
+                           "--errors-for-leak-kinds=definite"]
         self.module = module
         self.domain_insecure = domain_insecure
         self.conf_env = conf_env
@@ -643,7 +655,12 @@ class Unbound:
     def stop(self):
         if not self.process:
             return None
-        code = self.process.stop()
+        code = self.process.stop(STOP_TIMEOUT * (12 if self.valgrind_log else 1))
+        if self.valgrind_log:
+            errors = valgrind_module_errors(self.valgrind_log)
+            if errors:
+                raise AssertionError("valgrind: %d errors with the module in the stack:\n%s"
+                                     % (len(errors), "\n\n".join(errors[:5])))
         # Under the sanitizers a memory error or leak in the module fails
         # the test that ran this Unbound.
         if os.environ.get("DNSFILTER_UNBOUND_PRELOAD"):
@@ -652,6 +669,39 @@ class Unbound:
                 raise AssertionError("sanitizer report from Unbound with the module:\n"
                                      + _tail(report, 60))
         return code
+
+
+def valgrind_module_errors(path):
+    """The error and definite-leak reports of a valgrind log whose stack
+    has the module in it."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return []
+    blocks, current = [], []
+    for line in text.splitlines():
+        body = re.sub(r"^==\d+== ?", "", line)
+        if re.match(r"Thread \d+:$", body.strip()):
+            continue
+        if body.strip():
+            current.append(body)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    found = []
+    for block in blocks:
+        head = block[0]
+        is_error = (head.startswith(("Invalid ", "Conditional jump", "Use of uninitialised",
+                                     "Syscall param", "Mismatched free", "Source and destination"))
+                    or "definitely lost" in head)
+        # frames of the module: its sources (full paths), its file or names
+        if is_error and any("/module/" in line or "dnsfilter" in line or " dnsf_" in line
+                            for line in block):
+            found.append("\n".join(block))
+    return found
 
 
 class CacheDump:
