@@ -59,35 +59,35 @@ struct dnsf_feed_limits {
 /** Defaults of dnsf_feed_limits: 512 MiB, 1M entries, 10M names. */
 void dnsf_feed_limits_default(struct dnsf_feed_limits *limits);
 
-/** A loaded feed, ready for lookups. Immutable once returned. */
-struct dnsf_index {
+/** A loaded feed, ready for lookups. Immutable once returned; opaque. */
+struct dnsf_index;
+
+/** What a loaded index holds, for logs and tools. */
+struct dnsf_index_info {
 	/** the feed's serial, 0 when has_serial is 0 */
 	uint64_t serial;
 	/** 1 when the feed carried a serial */
 	int has_serial;
-	/** the feed's "generated" text, or NULL */
-	char *generated;
-	/** the feed's time zone offset, seconds east of UTC */
-	int32_t timezone_offset;
-	/** entries in feed order */
-	struct dnsf_entry *entries;
-	/** number of entries */
-	size_t entry_count;
-	/** exact names of entries */
-	size_t exact_count;
-	/** wildcard names of entries */
-	size_t wildcard_count;
-	/** names in the allow list */
-	size_t allow_count;
-	/** the name trie; a value is the offset of the name's rules */
-	struct dnsf_trie trie;
-	/** per listed name: a header word and entry indexes (see feed.c) */
-	uint32_t *rule_lists;
-	/** words in rule_lists */
-	size_t rule_words;
-	/** bytes held, for reporting */
+	/** the feed's "generated" text, or NULL; valid while the index is */
+	const char *generated;
+	/** entries, exact names, wildcard names, allow-listed names */
+	size_t entry_count, exact_count, wildcard_count, allow_count;
+	/** bytes held */
 	size_t memory_bytes;
 };
+
+/** Fill info for an index. */
+void dnsf_index_info(const struct dnsf_index *index, struct dnsf_index_info *info);
+
+/** The entry at position i in feed order (i below entry_count), or NULL. */
+const struct dnsf_entry *dnsf_index_entry(const struct dnsf_index *index, size_t i);
+
+/** The earliest start of an entry later than after, or INT64_MAX. */
+int64_t dnsf_index_next_start(const struct dnsf_index *index, int64_t after);
+
+/** Walk the trie's invariants (tests, fuzzers). @return 1 when they hold,
+ * else 0 with *why saying which failed. */
+int dnsf_index_check(const struct dnsf_index *index, const char **why);
 
 /**
  * Parse, validate and index a feed held in memory.

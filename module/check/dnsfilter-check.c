@@ -52,10 +52,12 @@ static int is_io_error(const struct dnsf_errors *errors)
 static void print_summary(const char *path, const struct dnsf_index *index, int64_t now)
 {
 	size_t block = 0, monitor = 0, active = 0;
+	struct dnsf_index_info info;
 	char when[32];
 
-	for (size_t i = 0; i < index->entry_count; i++) {
-		const struct dnsf_entry *entry = &index->entries[i];
+	dnsf_index_info(index, &info);
+	for (size_t i = 0; i < info.entry_count; i++) {
+		const struct dnsf_entry *entry = dnsf_index_entry(index, i);
 		if (entry->action == DNSF_ACTION_MONITOR)
 			monitor++;
 		else
@@ -65,29 +67,29 @@ static void print_summary(const char *path, const struct dnsf_index *index, int6
 	}
 	dnsf_format_time(now, when);
 	printf("%s: valid %s feed\n", path, DNSF_FEED_FORMAT);
-	if (index->has_serial)
-		printf("serial: %llu\n", (unsigned long long)index->serial);
-	if (index->generated)
-		printf("generated: %s\n", index->generated);
-	printf("entries: %zu (block %zu, monitor %zu), active at %s: %zu\n", index->entry_count,
+	if (info.has_serial)
+		printf("serial: %llu\n", (unsigned long long)info.serial);
+	if (info.generated)
+		printf("generated: %s\n", info.generated);
+	printf("entries: %zu (block %zu, monitor %zu), active at %s: %zu\n", info.entry_count,
 	       block, monitor, when, active);
 	printf("names: %zu (exact %zu, wildcard %zu), allow: %zu\n",
-	       index->exact_count + index->wildcard_count, index->exact_count,
-	       index->wildcard_count, index->allow_count);
+	       info.exact_count + info.wildcard_count, info.exact_count, info.wildcard_count,
+	       info.allow_count);
 	/* behaviours, in order of first appearance */
 	printf("behaviors:");
-	for (size_t i = 0; i < index->entry_count; i++) {
-		const char *behavior = index->entries[i].behavior;
+	for (size_t i = 0; i < info.entry_count; i++) {
+		const char *behavior = dnsf_index_entry(index, i)->behavior;
 		size_t count = 0, seen = 0;
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(index->entries[j].behavior, behavior) == 0;
+			seen = strcmp(dnsf_index_entry(index, j)->behavior, behavior) == 0;
 		if (seen)
 			continue;
-		for (size_t j = i; j < index->entry_count; j++)
-			count += strcmp(index->entries[j].behavior, behavior) == 0;
+		for (size_t j = i; j < info.entry_count; j++)
+			count += strcmp(dnsf_index_entry(index, j)->behavior, behavior) == 0;
 		printf(" %s=%zu", behavior[0] ? behavior : "(none)", count);
 	}
-	printf("\nindex: %zu bytes\n", index->memory_bytes);
+	printf("\nindex: %zu bytes\n", info.memory_bytes);
 }
 
 /* The opt-out networks of the settings (list and file), as the module

@@ -19,6 +19,36 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* A loaded feed (include/dnsfilter/feed.h): immutable once built. */
+struct dnsf_index {
+	/** the feed's serial, 0 when has_serial is 0 */
+	uint64_t serial;
+	/** 1 when the feed carried a serial */
+	int has_serial;
+	/** the feed's "generated" text, or NULL */
+	char *generated;
+	/** the feed's time zone offset, seconds east of UTC */
+	int32_t timezone_offset;
+	/** entries in feed order */
+	struct dnsf_entry *entries;
+	/** number of entries */
+	size_t entry_count;
+	/** exact names of entries */
+	size_t exact_count;
+	/** wildcard names of entries */
+	size_t wildcard_count;
+	/** names in the allow list */
+	size_t allow_count;
+	/** the name trie; a value is the offset of the name's rules */
+	struct dnsf_trie trie;
+	/** per listed name: a header word and entry indexes (see feed.c) */
+	uint32_t *rule_lists;
+	/** words in rule_lists */
+	size_t rule_words;
+	/** bytes held, for reporting */
+	size_t memory_bytes;
+};
+
 /*
  * The rules of one listed name, at the word offset its trie value gives in
  * index->rule_lists: a header word, then the entry indexes of the entries
@@ -873,4 +903,36 @@ void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *ke
 			return;
 		}
 	}
+}
+
+void dnsf_index_info(const struct dnsf_index *index, struct dnsf_index_info *info)
+{
+	info->serial = index->serial;
+	info->has_serial = index->has_serial;
+	info->generated = index->generated;
+	info->entry_count = index->entry_count;
+	info->exact_count = index->exact_count;
+	info->wildcard_count = index->wildcard_count;
+	info->allow_count = index->allow_count;
+	info->memory_bytes = index->memory_bytes;
+}
+
+const struct dnsf_entry *dnsf_index_entry(const struct dnsf_index *index, size_t i)
+{
+	return i < index->entry_count ? &index->entries[i] : NULL;
+}
+
+int64_t dnsf_index_next_start(const struct dnsf_index *index, int64_t after)
+{
+	int64_t next = INT64_MAX;
+
+	for (size_t i = 0; index && i < index->entry_count; i++)
+		if (index->entries[i].start > after && index->entries[i].start < next)
+			next = index->entries[i].start;
+	return next;
+}
+
+int dnsf_index_check(const struct dnsf_index *index, const char **why)
+{
+	return dnsf_trie_check(&index->trie, why);
 }

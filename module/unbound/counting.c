@@ -51,7 +51,9 @@ int dnsfilter_counting_start(struct dnsfilter_env *state)
 		return 0;
 	}
 	dnsf_errors_clear(&errors);
-	dnsf_reporter_set_feed(state->reporter, atomic_load(&state->index)->serial);
+	struct dnsf_index_info index;
+	dnsf_index_info(atomic_load(&state->index), &index);
+	dnsf_reporter_set_feed(state->reporter, index.serial);
 	if (!dnsf_reporter_start(state->reporter)) {
 		log_err("dnsfilter: cannot start the reporter thread");
 		dnsf_reporter_free(state->reporter);

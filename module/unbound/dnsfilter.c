@@ -138,15 +138,17 @@ static void free_state(struct dnsfilter_env *state)
 
 static void log_loaded(const char *path, struct dnsfilter_env *state)
 {
-	const struct dnsf_index *index = atomic_load(&state->index);
 	const struct dnsf_cidr_set *optout = atomic_load(&state->optout);
+	struct dnsf_index_info index;
+
+	dnsf_index_info(atomic_load(&state->index), &index);
 
 	log_info("dnsfilter: %s (built for %s): feed %s: %zu entries, %zu names, "
 		 "%zu wildcards, %zu allowed, serial %llu, %zu bytes; %zu opted-out "
 		 "prefixes; watching every %u s",
-		 path, BUILT_FOR, state->settings.feed, index->entry_count,
-		 index->exact_count + index->wildcard_count, index->wildcard_count,
-		 index->allow_count, (unsigned long long)index->serial, index->memory_bytes,
+		 path, BUILT_FOR, state->settings.feed, index.entry_count,
+		 index.exact_count + index.wildcard_count, index.wildcard_count, index.allow_count,
+		 (unsigned long long)index.serial, index.memory_bytes,
 		 optout ? dnsf_cidr_set_prefix_count(optout) : 0, state->settings.watch_interval);
 }
 
@@ -319,7 +321,9 @@ static struct dns_msg *synthesize_answer(struct module_qstate *qstate, const str
 	struct ub_packed_rrset_key *rrsets[2];
 	size_t answers = 0, total;
 	struct dns_msg *msg;
+	struct dnsf_index_info index;
 
+	dnsf_index_info(view->index, &index);
 	if (qinfo->qtype == LDNS_RR_TYPE_A || qinfo->qtype == LDNS_RR_TYPE_ANY)
 		rrsets[answers++] =
 		    make_rrset(qstate->region, qinfo->qname, qinfo->qname_len, LDNS_RR_TYPE_A,
@@ -332,9 +336,8 @@ static struct dns_msg *synthesize_answer(struct module_qstate *qstate, const str
 	if (answers == 0) {
 		if (settings->other_types == DNSF_OTHER_NXDOMAIN)
 			rcode = LDNS_RCODE_NXDOMAIN;
-		rrsets[total++] =
-		    make_soa(qstate->region, soa_owner, soa_owner_length, qinfo->qclass,
-			     settings->ttl, (uint32_t)view->index->serial);
+		rrsets[total++] = make_soa(qstate->region, soa_owner, soa_owner_length,
+					   qinfo->qclass, settings->ttl, (uint32_t)index.serial);
 	}
 	msg = dns_msg_create(qinfo->qname, qinfo->qname_len, qinfo->qtype, qinfo->qclass,
 			     qstate->region, total);
@@ -638,8 +641,11 @@ size_t get_mem(struct module_env *env, int id)
 
 	if (!state)
 		return 0;
+	struct dnsf_index_info index;
+
 	view_open(state, &view);
-	bytes = sizeof(*state) + view.index->memory_bytes +
+	dnsf_index_info(view.index, &index);
+	bytes = sizeof(*state) + index.memory_bytes +
 		(view.optout ? dnsf_cidr_set_memory(view.optout) : 0);
 	view_close(&view);
 	return bytes;

@@ -153,14 +153,16 @@ static void check_feed(struct dnsfilter_env *state)
 		count_feed_failure(state);
 		return;
 	}
+	struct dnsf_index_info info;
+	dnsf_index_info(index, &info);
 	publish_index(state, index);
 	dnsfilter_request_purge(state);
 	if (state->reporter)
-		dnsf_reporter_set_feed(state->reporter, index->serial);
+		dnsf_reporter_set_feed(state->reporter, info.serial);
 	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
 		 "loaded in %.3f s",
-		 state->settings.feed, (unsigned long long)index->serial, index->entry_count,
-		 index->exact_count + index->wildcard_count, seconds_since(&start));
+		 state->settings.feed, (unsigned long long)info.serial, info.entry_count,
+		 info.exact_count + info.wildcard_count, seconds_since(&start));
 }
 
 static void check_optout(struct dnsfilter_env *state)
@@ -191,12 +193,8 @@ static void check_optout(struct dnsfilter_env *state)
 static int64_t next_start_after(const struct dnsfilter_env *state, int64_t now)
 {
 	const struct dnsf_index *index = atomic_load((_Atomic(struct dnsf_index *) *)&state->index);
-	int64_t next = INT64_MAX;
 
-	for (size_t i = 0; index && i < index->entry_count; i++)
-		if (index->entries[i].start > now && index->entries[i].start < next)
-			next = index->entries[i].start;
-	return next;
+	return index ? dnsf_index_next_start(index, now) : INT64_MAX;
 }
 
 /* An entry started: cached real answers of its names must go. */

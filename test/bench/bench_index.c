@@ -191,8 +191,10 @@ static void bench(size_t n)
 	qsort(random_ns, random_count, sizeof(double), compare_doubles);
 	qsort(batch_ns, BATCHES, sizeof(*batch_ns), compare_doubles);
 
+	struct dnsf_index_info info;
+	dnsf_index_info(index, &info);
 	printf("| %zu | %.3f | %.2f | %.1f | %.1f | %.0f | %.0f | %.0f | %.0f |\n", n, load,
-	       load * 1e6 / (double)n, (double)index->memory_bytes / (double)n,
+	       load * 1e6 / (double)n, (double)info.memory_bytes / (double)n,
 	       (double)peak * 1024.0 / (double)n, batch_ns[BATCHES / 2],
 	       batch_ns[BATCHES * 99 / 100], listed[listed_count / 2], random_ns[random_count / 2]);
 	(void)blocked;

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why;
 
 	if (index) {
-		if (!dnsf_trie_check(&index->trie, &why))
+		if (!dnsf_index_check(index, &why))
 			abort();
 		/* look up every prefix of the input as a wire name */
 		for (size_t i = 0; i + 1 < size && i < 64; i++) {

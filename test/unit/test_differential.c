@@ -189,7 +189,7 @@ static void run_round(unsigned seed)
 	struct dnsf_index *index = dnsf_index_from_buffer(feed, length, NULL, &errors);
 	ck_assert_msg(index != NULL, "feed refused: %s",
 		      errors.count_kept ? errors.messages[0] : "?");
-	ck_assert_msg(dnsf_trie_check(&index->trie, &why), "invariant: %s", why);
+	ck_assert_msg(dnsf_index_check(index, &why), "invariant: %s", why);
 	qsort(names, name_count, sizeof(*names), compare_oracle_names);
 
 	size_t verdicts[4] = { 0 };
@@ -209,7 +209,7 @@ static void run_round(unsigned seed)
 			      (long long)now, dnsf_verdict_name(decision.verdict),
 			      dnsf_verdict_name(expected));
 		if (expected_entry >= 0)
-			ck_assert_msg(decision.entry == &index->entries[expected_entry],
+			ck_assert_msg(decision.entry == dnsf_index_entry(index, expected_entry),
 				      "%s at %lld: index entry %s, oracle E%d", name,
 				      (long long)now, decision.entry ? decision.entry->id : "-",
 				      expected_entry);

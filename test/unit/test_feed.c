@@ -66,15 +66,17 @@ START_TEST(test_valid_feed_summary)
 		 "\"end\":null,\"action\":\"block\"}],\"allow\":[\"ok.example.net\"]}",
 	    &errors);
 	ck_assert_ptr_nonnull(index);
-	ck_assert_uint_eq(index->entry_count, 1);
-	ck_assert_uint_eq(index->serial, 7);
-	ck_assert_str_eq(index->generated, "2024-06-30T12:00:00+09:00");
-	ck_assert_uint_eq(index->exact_count, 1);
-	ck_assert_uint_eq(index->wildcard_count, 1);
-	ck_assert_uint_eq(index->allow_count, 1);
-	ck_assert_int_eq(index->entries[0].start, 1713225600 - 9 * 3600);
-	ck_assert_int_eq(index->entries[0].end, DNSF_TIME_NEVER);
-	ck_assert_str_eq(index->entries[0].behavior, "info-theft");
+	struct dnsf_index_info info;
+	dnsf_index_info(index, &info);
+	ck_assert_uint_eq(info.entry_count, 1);
+	ck_assert_uint_eq(info.serial, 7);
+	ck_assert_str_eq(info.generated, "2024-06-30T12:00:00+09:00");
+	ck_assert_uint_eq(info.exact_count, 1);
+	ck_assert_uint_eq(info.wildcard_count, 1);
+	ck_assert_uint_eq(info.allow_count, 1);
+	ck_assert_int_eq(dnsf_index_entry(index, 0)->start, 1713225600 - 9 * 3600);
+	ck_assert_int_eq(dnsf_index_entry(index, 0)->end, DNSF_TIME_NEVER);
+	ck_assert_str_eq(dnsf_index_entry(index, 0)->behavior, "info-theft");
 	dnsf_index_free(index);
 }
 END_TEST
