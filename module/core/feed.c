@@ -10,6 +10,7 @@
 #include "dnsfilter/feed.h"
 #include "dnsfilter/json.h"
 #include "dnsfilter/timeparse.h"
+#include "dnsfilter/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -628,44 +629,6 @@ static void text_position(const char *text, size_t offset, size_t *line, size_t 
 	}
 }
 
-/* Offset of the first byte that is not well-formed UTF-8, or length. */
-static size_t utf8_invalid_offset(const unsigned char *s, size_t length)
-{
-	size_t i = 0;
-	while (i < length) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			min = 0x10000;
-		} else {
-			return i;
-		}
-		if (i + n >= length)
-			return i;
-		uint32_t code = c & (0x3f >> n);
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			code = (code << 6) | (s[i + k] & 0x3f);
-		}
-		if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
-			return i;
-		i += n + 1;
-	}
-	return length;
-}
-
 static void free_parser(struct parser *p)
 {
 	free(p->records);
@@ -716,7 +679,7 @@ static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed
 				limits->max_bytes);
 		return NULL;
 	}
-	offset = utf8_invalid_offset((const unsigned char *)text, length);
+	offset = dnsf_utf8_invalid_offset(text, length);
 	if (offset < length) {
 		text_position(text, offset, &line, &column);
 		dnsf_errors_add(errors, "not valid UTF-8 at line %zu column %zu", line, column);
