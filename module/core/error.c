@@ -1,5 +1,5 @@
 /*
- * error.c - collected error messages.
+ * error.c - collected error messages and their kinds.
  */
 #include "dnsfilter/error.h"
 
@@ -8,20 +8,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void add(struct dnsf_errors *errors, enum dnsf_error_kind kind, const char *format,
+		va_list args)
+{
+	char *message = NULL;
+
+	if ((unsigned)kind >= DNSF_ERROR_KINDS)
+		kind = DNSF_ERROR_INVALID;
+	errors->count++;
+	errors->count_by_kind[kind]++;
+	if (errors->count_kept >= DNSF_ERRORS_KEPT)
+		return;
+	if (vasprintf(&message, format, args) < 0)
+		message = NULL;
+	if (message) {
+		errors->kinds[errors->count_kept] = kind;
+		errors->messages[errors->count_kept++] = message;
+	}
+}
+
 void dnsf_errors_add(struct dnsf_errors *errors, const char *format, ...)
 {
 	va_list args;
-	char *message = NULL;
 
-	errors->count++;
-	if (errors->count_kept >= DNSF_ERRORS_KEPT)
-		return;
 	va_start(args, format);
-	if (vasprintf(&message, format, args) < 0)
-		message = NULL;
+	add(errors, DNSF_ERROR_INVALID, format, args);
 	va_end(args);
-	if (message)
-		errors->messages[errors->count_kept++] = message;
+}
+
+void dnsf_errors_add_kind(struct dnsf_errors *errors, enum dnsf_error_kind kind, const char *format,
+			  ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	add(errors, kind, format, args);
+	va_end(args);
+}
+
+size_t dnsf_errors_count_kind(const struct dnsf_errors *errors, enum dnsf_error_kind kind)
+{
+	return (unsigned)kind < DNSF_ERROR_KINDS ? errors->count_by_kind[kind] : 0;
+}
+
+const char *dnsf_error_kind_name(enum dnsf_error_kind kind)
+{
+	switch (kind) {
+	case DNSF_ERROR_IO:
+		return "io";
+	case DNSF_ERROR_LIMIT:
+		return "limit";
+	case DNSF_ERROR_MEMORY:
+		return "memory";
+	default:
+		return "invalid";
+	}
 }
 
 void dnsf_errors_clear(struct dnsf_errors *errors)
