@@ -1,5 +1,6 @@
 /*
- * dnsfilter/name.h - domain names turned into lookup keys.
+ * dnsfilter/name.h - domain names turned into lookup keys, and keys and
+ * wire names turned into presentation text.
  *
  * A key holds the labels of a name from the root down, each label lowercased
  * and ended by DNSF_KEY_LABEL_END, a byte no key label contains (a zero octet
@@ -18,6 +19,9 @@
 #define DNSF_KEY_MAX 255
 /** Longest name in wire format. */
 #define DNSF_WIRE_MAX 255
+/** Buffer for dnsf_wire_to_text: every wire octet becomes at most 4
+ * characters (a length octet one dot), plus the NUL. */
+#define DNSF_WIRE_TEXT_SIZE (4 * DNSF_WIRE_MAX + 1)
 /** Ends every label in a key. */
 #define DNSF_KEY_LABEL_END 0x00
 /** Stands for a zero octet inside a label of a query name. */
@@ -69,5 +73,20 @@ int dnsf_wire_from_text(const char *text, uint8_t *wire, size_t *wire_length);
  * @return 1 on success, 0 when out is too small.
  */
 int dnsf_key_to_text(const struct dnsf_key *key, char *out, size_t out_size);
+
+/**
+ * Write a name in uncompressed wire format (as in a query's question) as a
+ * presentation name, the same text dnsf_key_to_text writes for its key:
+ * lowercase, every label followed by a dot ("." for the root), octets other
+ * than letters, digits, '-' and '_' as \DDD ("a.b" inside a label is
+ * "a\046b"; a backslash is "\092"). Every backslash in the text therefore
+ * starts a four-character \DDD.
+ * @param wire: the name, labels with length octets, ending with the root.
+ * @param wire_length: bytes available at wire.
+ * @param out: DNSF_WIRE_TEXT_SIZE bytes; NUL-terminated on return.
+ * @return 1 on success; 0 when the wire name is malformed: then out holds
+ *   the labels read before the problem, each with its dot ("" when none).
+ */
+int dnsf_wire_to_text(const uint8_t *wire, size_t wire_length, char *out);
 
 #endif

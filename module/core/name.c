@@ -1,5 +1,6 @@
 /*
- * name.c - domain names turned into lookup keys.
+ * name.c - domain names turned into lookup keys, and keys and wire names
+ * turned into text.
  */
 #include "dnsfilter/name.h"
 
@@ -106,9 +107,16 @@ int dnsf_key_from_feed_name(const char *text, struct dnsf_key *key, const char *
 	return 1;
 }
 
-/* Write octet as \DDD; returns 4. */
-static size_t write_escaped_octet(char *out, uint8_t octet)
+/* The text of one octet of a label: a letter (lowercased), digit, '-' or
+ * '_' as itself, any other octet as \DDD. @return its length, 1 or 4. */
+static size_t octet_text(uint8_t octet, char out[4])
 {
+	if (octet >= 'A' && octet <= 'Z')
+		octet = (uint8_t)(octet - 'A' + 'a');
+	if (is_feed_name_char((char)octet)) {
+		out[0] = (char)octet;
+		return 1;
+	}
 	out[0] = '\\';
 	out[1] = (char)('0' + octet / 100);
 	out[2] = (char)('0' + (octet / 10) % 10);
@@ -201,17 +209,12 @@ int dnsf_key_to_text(const struct dnsf_key *key, char *out, size_t out_size)
 			label_start--;
 		for (size_t i = label_start; i < label_end - 1; i++) {
 			uint8_t c = key->bytes[i];
-			if (c == DNSF_KEY_ZERO_OCTET)
-				c = 0;
-			if (is_feed_name_char((char)c)) {
-				if (pos + 1 >= out_size)
-					return 0;
-				out[pos++] = (char)c;
-			} else {
-				if (pos + 4 >= out_size)
-					return 0;
-				pos += write_escaped_octet(out + pos, c);
-			}
+			char text[4];
+			size_t length = octet_text(c == DNSF_KEY_ZERO_OCTET ? 0 : c, text);
+			if (pos + length >= out_size)
+				return 0;
+			memcpy(out + pos, text, length);
+			pos += length;
 		}
 		if (pos + 1 >= out_size)
 			return 0;
@@ -220,4 +223,30 @@ int dnsf_key_to_text(const struct dnsf_key *key, char *out, size_t out_size)
 	}
 	out[pos] = 0;
 	return 1;
+}
+
+int dnsf_wire_to_text(const uint8_t *wire, size_t wire_length, char *out)
+{
+	size_t pos = 0, at = 0;
+	int whole = 0;
+
+	while (at < wire_length && at < DNSF_WIRE_MAX) {
+		size_t length = wire[at];
+		if (length == 0) {
+			whole = 1;
+			break;
+		}
+		/* a label past the buffer or leaving no room for the root */
+		if (length > LABEL_MAX || at + 1 + length > wire_length ||
+		    at + 1 + length >= DNSF_WIRE_MAX)
+			break;
+		for (size_t i = 0; i < length; i++)
+			pos += octet_text(wire[at + 1 + i], out + pos);
+		out[pos++] = '.';
+		at += 1 + length;
+	}
+	if (whole && pos == 0)
+		out[pos++] = '.';
+	out[pos] = 0;
+	return whole;
 }

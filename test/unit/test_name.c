@@ -164,6 +164,70 @@ START_TEST(test_key_to_text_round_trip)
 }
 END_TEST
 
+START_TEST(test_wire_to_text_is_the_key_text)
+{
+	const char *names[] = { "WWW.Example.COM", "a\\.b.com", "x\\\\y\\000\\255_-.test", "." };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		uint8_t wire[DNSF_WIRE_MAX];
+		size_t length;
+		struct dnsf_key key;
+		char from_key[DNSF_KEY_MAX * 4 + 2], from_wire[DNSF_WIRE_TEXT_SIZE];
+		ck_assert(dnsf_wire_from_text(names[i], wire, &length));
+		ck_assert(dnsf_key_from_wire(wire, length, &key));
+		ck_assert(dnsf_key_to_text(&key, from_key, sizeof(from_key)));
+		ck_assert(dnsf_wire_to_text(wire, length, from_wire));
+		ck_assert_str_eq(from_wire, from_key);
+	}
+}
+END_TEST
+
+START_TEST(test_wire_to_text_escapes_and_reports_malformed_names)
+{
+	char text[DNSF_WIRE_TEXT_SIZE];
+	ck_assert(dnsf_wire_to_text((const uint8_t *)"\x06"
+						     "a.B\\\x00\xff\x01_",
+				    10, text));
+	ck_assert_str_eq(text, "a\\046b\\092\\000\\255._.");
+	ck_assert(dnsf_wire_to_text((const uint8_t *)"", 1, text));
+	ck_assert_str_eq(text, ".");
+	/* malformed: the labels read before the problem */
+	ck_assert(!dnsf_wire_to_text((const uint8_t *)"\x02"
+						      "ab\x05"
+						      "cd",
+				     6, text));
+	ck_assert_str_eq(text, "ab.");
+	ck_assert(!dnsf_wire_to_text((const uint8_t *)"\x02"
+						      "ab",
+				     3, text));
+	ck_assert_str_eq(text, "ab.");
+	ck_assert(!dnsf_wire_to_text((const uint8_t *)"\x40", 1, text));
+	ck_assert_str_eq(text, "");
+	ck_assert(!dnsf_wire_to_text((const uint8_t *)"", 0, text));
+	ck_assert_str_eq(text, "");
+	/* the longest text: 63 escaped octets in each label of a 255-octet name */
+	uint8_t wire[DNSF_WIRE_MAX];
+	size_t at = 0;
+	for (int label = 0; label < 4; label++) {
+		int size = label < 3 ? 63 : 61;
+		wire[at++] = (uint8_t)size;
+		memset(wire + at, '*', (size_t)size);
+		at += (size_t)size;
+	}
+	wire[at++] = 0;
+	ck_assert_uint_eq(at, DNSF_WIRE_MAX);
+	ck_assert(dnsf_wire_to_text(wire, at, text));
+	ck_assert_uint_eq(strlen(text), 4 * 250 + 4);
+	/* a last label that leaves no room for the root within 255 octets */
+	uint8_t longer[DNSF_WIRE_MAX + 1];
+	memcpy(longer, wire, 192);
+	longer[192] = 62;
+	memset(longer + 193, '*', 62);
+	longer[255] = 0;
+	ck_assert(!dnsf_wire_to_text(longer, sizeof(longer), text));
+	ck_assert_uint_eq(strlen(text), 3 * (63 * 4 + 1));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("name");
@@ -177,6 +241,8 @@ int main(void)
 	tcase_add_test(tc, test_feed_name_rules);
 	tcase_add_test(tc, test_malformed_wire_is_refused);
 	tcase_add_test(tc, test_key_to_text_round_trip);
+	tcase_add_test(tc, test_wire_to_text_is_the_key_text);
+	tcase_add_test(tc, test_wire_to_text_escapes_and_reports_malformed_names);
 	suite_add_tcase(suite, tc);
 	return run_suite(suite);
 }
