@@ -231,12 +231,12 @@ void dnsf_reporter_count_feed_failure(struct dnsf_reporter *reporter);
 void dnsf_event_set_client(struct dnsf_event *event, const struct sockaddr *address);
 
 /**
- * Set event->qname from a wire-format name (a query's question name):
- * lowercase, no trailing dot, "." for the root, '.' and '\\' inside a label
- * as "\." and "\\", bytes other than letters, digits, '-', '_' and those as
- * \DDD. A name whose text does not fit DNSF_EVENT_QNAME_SIZE (only possible
- * with many escaped octets) is cut at a character and ends in "...", which
- * no whole name does.
+ * Set event->qname from a wire-format name (a query's question name): the
+ * text of dnsf_wire_to_text (name.h) without its trailing dot, "." for the
+ * root: lowercase, bytes other than letters, digits, '-' and '_' as \DDD
+ * (so '.' inside a label is "\046"). A name whose text does not fit
+ * DNSF_EVENT_QNAME_SIZE (only possible with many escaped octets) is cut at
+ * a character and ends in "...", which no whole name does.
  * @return 1 when the whole name fits, 0 when cut or the wire name is
  *   malformed (then qname is what could be read, possibly "").
  */

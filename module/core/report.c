@@ -20,6 +20,8 @@
  * loses nothing: the next line carries its counts) and the metrics file.
  */
 #include "dnsfilter/report.h"
+#include "dnsfilter/name.h"
+#include "dnsfilter/utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -276,35 +278,6 @@ static void text_printf(struct text *text, const char *format, ...)
 	text_append(text, small, (size_t)length);
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629), 0 if invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t available)
-{
-	size_t length;
-	unsigned char low = 0x80, high = 0xbf;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		length = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		length = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		length = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		low = 0xa0; /* overlong */
-	else if (s[0] == 0xed)
-		high = 0x9f; /* surrogates */
-	else if (s[0] == 0xf0)
-		low = 0x90; /* overlong */
-	else if (s[0] == 0xf4)
-		high = 0x8f; /* past U+10FFFF */
-	if (available < length || s[1] < low || s[1] > high)
-		return 0;
-	for (size_t i = 2; i < length; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return length;
-}
-
 enum escape_style {
 	/** a JSON string's contents */
 	ESCAPE_JSON,
@@ -320,7 +293,7 @@ static void text_escaped(struct text *text, const char *bytes, size_t length,
 	for (size_t i = 0; i < length;) {
 		unsigned char c = s[i];
 		if (c >= 0x80) {
-			size_t sequence = utf8_sequence(s + i, length - i);
+			size_t sequence = dnsf_utf8_char_length(bytes + i, length - i);
 			if (sequence)
 				text_append(text, bytes + i, sequence);
 			else
@@ -1265,67 +1238,27 @@ void dnsf_event_set_client(struct dnsf_event *event, const struct sockaddr *addr
 	}
 }
 
-/** Longest name in wire format. */
-#define DNSF_WIRE_NAME_MAX 255
-
-/* The text of one wire octet in a label: "a", "\.", "\255". */
-static size_t octet_text(uint8_t octet, char out[5])
-{
-	if ((octet >= 'a' && octet <= 'z') || (octet >= '0' && octet <= '9') || octet == '-' ||
-	    octet == '_') {
-		out[0] = (char)octet;
-		return 1;
-	}
-	if (octet >= 'A' && octet <= 'Z') {
-		out[0] = (char)(octet - 'A' + 'a');
-		return 1;
-	}
-	if (octet == '.' || octet == '\\') {
-		out[0] = '\\';
-		out[1] = (char)octet;
-		return 2;
-	}
-	snprintf(out, 5, "\\%03u", (unsigned)octet);
-	return 4;
-}
-
 int dnsf_event_set_qname_wire(struct dnsf_event *event, const uint8_t *wire, size_t wire_length)
 {
-	/* a 255-octet name is at most 1016 characters of text */
-	char text[1024];
-	const size_t fits = sizeof(event->qname) - 1, cut_room = fits - 3;
-	size_t length = 0, cut = 0, at = 0;
-	int whole = 1;
+	char text[DNSF_WIRE_TEXT_SIZE];
+	const size_t fits = sizeof(event->qname) - 1;
+	int whole = dnsf_wire_to_text(wire, wire_length, text);
+	size_t length = strlen(text);
 
-	while (at < wire_length && at < DNSF_WIRE_NAME_MAX && wire[at] != 0) {
-		size_t label = wire[at++];
-		if (label > 63 || at + label > wire_length || at + label >= DNSF_WIRE_NAME_MAX) {
-			whole = 0;
-			break;
-		}
-		if (length) {
-			if (length <= cut_room)
-				cut = length; /* a character boundary where "..." still fits */
-			text[length++] = '.';
-		}
-		for (size_t i = 0; i < label; i++) {
-			if (length <= cut_room)
-				cut = length;
-			length += octet_text(wire[at + i], text + length);
-		}
-		at += label;
-	}
-	if (at >= wire_length || at >= DNSF_WIRE_NAME_MAX)
-		whole = 0; /* no root label */
-	if (length <= cut_room)
-		cut = length;
-	if (length == 0 && whole)
-		text[length++] = '.';
+	if (length > 1 && text[length - 1] == '.') /* the root stays "." */
+		length--;
 	if (length <= fits) {
 		memcpy(event->qname, text, length);
 		event->qname[length] = 0;
 		return whole;
 	}
+	/* cut where "..." still fits, not inside a \DDD (the only use of '\\') */
+	size_t cut = fits - 3;
+	for (size_t back = 1; back <= 3; back++)
+		if (text[cut - back] == '\\') {
+			cut -= back;
+			break;
+		}
 	memcpy(event->qname, text, cut);
 	memcpy(event->qname + cut, "...", 4);
 	return 0;

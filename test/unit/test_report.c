@@ -413,7 +413,7 @@ START_TEST(test_qname_from_wire_is_lowercase_escaped_without_trailing_dot)
 			    "\x06"
 			    "a.b\\\x00\xff\x01_",
 			    10));
-	ck_assert_str_eq(event.qname, "a\\.b\\\\\\000\\255._");
+	ck_assert_str_eq(event.qname, "a\\046b\\092\\000\\255._");
 	/* malformed: a label runs past the end, or no root label */
 	ck_assert(!set_qname(&event,
 			     "\x05"
