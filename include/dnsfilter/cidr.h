@@ -35,13 +35,9 @@
 #include <stddef.h>
 
 #include "dnsfilter/error.h"
-
-/** A sensible limit for dnsf_cidr_builder_new: building takes at most
- * 32 bytes a prefix (IPv6) on top of the set itself. */
-#define DNSF_CIDR_DEFAULT_MAX_PREFIXES 10000000
-
-/** Largest opt-out file dnsf_cidr_builder_add_file reads. */
-#define DNSF_CIDR_FILE_MAX_BYTES ((size_t)256 << 20)
+/* DNSF_CIDR_DEFAULT_MAX_PREFIXES, a sensible limit for
+ * dnsf_cidr_builder_new, and DNSF_CIDR_FILE_MAX_BYTES */
+#include "dnsfilter/limits.h"
 
 /** Collects prefixes; opaque. */
 struct dnsf_cidr_builder;

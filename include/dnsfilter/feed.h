@@ -56,7 +56,7 @@ struct dnsf_feed_limits {
 	size_t max_names;
 };
 
-/** Defaults of dnsf_feed_limits: 512 MiB, 1M entries, 10M names. */
+/** Defaults of dnsf_feed_limits: DNSF_FEED_MAX_*_DEFAULT of dnsfilter/limits.h. */
 void dnsf_feed_limits_default(struct dnsf_feed_limits *limits);
 
 /** A loaded feed, ready for lookups. Immutable once returned; opaque. */

@@ -23,15 +23,15 @@
  * 800 to 140 ns (p99).
  */
 #include "dnsfilter/cidr.h"
+#include "dnsfilter/array.h"
+#include "dnsfilter/file.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 /** An IPv6 address as a 128-bit number. */
 struct v6_key {
@@ -367,25 +367,12 @@ void dnsf_cidr_builder_free(struct dnsf_cidr_builder *builder)
 	free(builder);
 }
 
-static int grow(void **array, size_t *capacity, size_t needed, size_t size)
-{
-	if (needed <= *capacity)
-		return 1;
-	size_t capacity_new = *capacity ? *capacity * 2 : 64;
-	void *grown = realloc(*array, capacity_new * size);
-	if (!grown)
-		return 0;
-	*array = grown;
-	*capacity = capacity_new;
-	return 1;
-}
-
 static int add_v4(struct dnsf_cidr_builder *b, const struct prefix *prefix)
 {
 	uint32_t first = load32(prefix->bytes);
 	uint32_t host = prefix->length == 32 ? 0 : ~(uint32_t)0 >> prefix->length;
 
-	if (!grow((void **)&b->v4, &b->v4_capacity, b->v4_count + 1, sizeof(*b->v4)))
+	if (!dnsf_array_grow((void **)&b->v4, &b->v4_capacity, b->v4_count + 1, sizeof(*b->v4)))
 		return 0;
 	b->v4[b->v4_count].first = first;
 	b->v4[b->v4_count].last = first | host;
@@ -405,7 +392,7 @@ static int add_v6(struct dnsf_cidr_builder *b, const struct prefix *prefix)
 	} else if (length < 128) {
 		last.lo |= ~(uint64_t)0 >> (length - 64);
 	}
-	if (!grow((void **)&b->v6, &b->v6_capacity, b->v6_count + 1, sizeof(*b->v6)))
+	if (!dnsf_array_grow((void **)&b->v6, &b->v6_capacity, b->v6_count + 1, sizeof(*b->v6)))
 		return 0;
 	b->v6[b->v6_count].first = first;
 	b->v6[b->v6_count].last = last;
@@ -445,17 +432,18 @@ static void source_begin(struct source *s, struct dnsf_cidr_builder *builder,
 	s->prefix_count = builder->prefix_count;
 }
 
-static void source_error(struct source *s, size_t position, const char *text, size_t size,
-			 const char *why)
+static void source_error(struct source *s, enum dnsf_error_kind kind, size_t position,
+			 const char *text, size_t size, const char *why)
 {
 	char quoted[QUOTE_SIZE];
 
 	quote(text, size, quoted);
 	if (s->is_file)
-		dnsf_errors_add(s->errors, "%s: line %zu: \"%s\": %s", s->name, position, quoted,
-				why);
+		dnsf_errors_add_kind(s->errors, kind, "%s: line %zu: \"%s\": %s", s->name, position,
+				     quoted, why);
 	else
-		dnsf_errors_add(s->errors, "%s[%zu]: \"%s\": %s", s->name, position, quoted, why);
+		dnsf_errors_add_kind(s->errors, kind, "%s[%zu]: \"%s\": %s", s->name, position,
+				     quoted, why);
 }
 
 /* Parse and add one prefix; errors name position (index or line). */
@@ -466,7 +454,7 @@ static void source_add(struct source *s, size_t position, const char *text, size
 	char why[WHY_SIZE];
 
 	if (!parse_prefix(text, size, &prefix, why)) {
-		source_error(s, position, text, size, why);
+		source_error(s, DNSF_ERROR_INVALID, position, text, size, why);
 		return;
 	}
 	if (s->stopped)
@@ -474,12 +462,12 @@ static void source_add(struct source *s, size_t position, const char *text, size
 	if (b->prefix_count >= b->max_prefixes) {
 		snprintf(why, WHY_SIZE, "more than %zu opt-out networks, the limit",
 			 b->max_prefixes);
-		source_error(s, position, text, size, why);
+		source_error(s, DNSF_ERROR_LIMIT, position, text, size, why);
 		s->stopped = 1;
 		return;
 	}
 	if (!(prefix.family == AF_INET ? add_v4(b, &prefix) : add_v6(b, &prefix))) {
-		source_error(s, position, text, size, "out of memory");
+		source_error(s, DNSF_ERROR_MEMORY, position, text, size, "out of memory");
 		s->stopped = 1;
 		return;
 	}
@@ -552,50 +540,14 @@ int dnsf_cidr_builder_add_file_text(struct dnsf_cidr_builder *builder, const cha
 	return source_end(&s);
 }
 
-/* Read a whole regular file; NULL with a message on failure. */
-static char *read_file(const char *path, size_t *length, struct dnsf_errors *errors)
-{
-	struct stat info;
-	char *text = NULL;
-	FILE *file = fopen(path, "rb");
-
-	if (!file) {
-		dnsf_errors_add(errors, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
-		dnsf_errors_add(errors, "%s: not a regular file", path);
-		goto done;
-	}
-	if ((uint64_t)info.st_size > DNSF_CIDR_FILE_MAX_BYTES) {
-		dnsf_errors_add(errors, "%s: %lld bytes, more than the limit of %zu", path,
-				(long long)info.st_size, DNSF_CIDR_FILE_MAX_BYTES);
-		goto done;
-	}
-	*length = (size_t)info.st_size;
-	text = malloc(*length + 1);
-	if (!text) {
-		dnsf_errors_add(errors, "%s: out of memory reading %zu bytes", path, *length);
-		goto done;
-	}
-	if (fread(text, 1, *length, file) != *length) {
-		dnsf_errors_add(errors, "%s: read error", path);
-		free(text);
-		text = NULL;
-	}
-done:
-	fclose(file);
-	return text;
-}
-
 int dnsf_cidr_builder_add_file(struct dnsf_cidr_builder *builder, const char *path,
 			       struct dnsf_errors *errors)
 {
 	size_t length = 0;
-	char *text = read_file(path, &length, errors);
+	char *text;
 	int ok;
 
-	if (!text)
+	if (!dnsf_file_read(path, DNSF_CIDR_FILE_MAX_BYTES, path, &text, &length, errors))
 		return 0;
 	ok = dnsf_cidr_builder_add_file_text(builder, text, length, path, errors);
 	free(text);
@@ -784,10 +736,10 @@ struct dnsf_cidr_set *dnsf_cidr_set_build(struct dnsf_cidr_builder *builder,
 	dnsf_cidr_builder_free(builder);
 	return set;
 fail:
-	dnsf_errors_add(errors,
-			"out of memory building the opt-out network set "
-			"of %zu prefixes",
-			builder->prefix_count);
+	dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY,
+			     "out of memory building the opt-out network set "
+			     "of %zu prefixes",
+			     builder->prefix_count);
 	dnsf_cidr_builder_free(builder);
 	dnsf_cidr_set_free(set);
 	return NULL;

@@ -8,17 +8,18 @@
  * of entries for the name itself, one for "*.name", and allow flags.
  */
 #include "dnsfilter/feed.h"
+#include "dnsfilter/array.h"
+#include "dnsfilter/file.h"
+#include "dnsfilter/limits.h"
 #include "dnsfilter/json.h"
 #include "dnsfilter/timeparse.h"
 #include "dnsfilter/utf8.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <libpsl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* A loaded feed (include/dnsfilter/feed.h): immutable once built. */
 struct dnsf_index {
@@ -100,9 +101,9 @@ struct parser {
 
 void dnsf_feed_limits_default(struct dnsf_feed_limits *limits)
 {
-	limits->max_bytes = (size_t)256 << 20;
-	limits->max_entries = 1000000;
-	limits->max_names = 5000000;
+	limits->max_bytes = DNSF_FEED_MAX_BYTES_DEFAULT;
+	limits->max_entries = DNSF_FEED_MAX_ENTRIES_DEFAULT;
+	limits->max_names = DNSF_FEED_MAX_NAMES_DEFAULT;
 }
 
 const char *dnsf_verdict_name(enum dnsf_verdict verdict)
@@ -119,27 +120,12 @@ const char *dnsf_verdict_name(enum dnsf_verdict verdict)
 	}
 }
 
-static int grow(void **array, size_t *capacity, size_t needed, size_t size)
-{
-	if (needed <= *capacity)
-		return 1;
-	size_t capacity_new = *capacity ? *capacity : 1024;
-	while (capacity_new < needed)
-		capacity_new *= 2;
-	void *grown = realloc(*array, capacity_new * size);
-	if (!grown)
-		return 0;
-	*array = grown;
-	*capacity = capacity_new;
-	return 1;
-}
-
 static int add_record(struct parser *p, const struct dnsf_key *key, enum record_kind kind,
 		      uint32_t entry)
 {
-	if (!grow((void **)&p->records, &p->record_capacity, p->record_count + 1,
-		  sizeof(*p->records)) ||
-	    !grow((void **)&p->keys, &p->keys_capacity, p->keys_size + key->length, 1)) {
+	if (!dnsf_array_grow((void **)&p->records, &p->record_capacity, p->record_count + 1,
+			     sizeof(*p->records)) ||
+	    !dnsf_array_grow((void **)&p->keys, &p->keys_capacity, p->keys_size + key->length, 1)) {
 		p->out_of_memory = 1;
 		return 0;
 	}
@@ -436,10 +422,10 @@ static void parse_body(struct parser *p, const cJSON *root)
 	}
 	count = (size_t)cJSON_GetArraySize(entries);
 	if (count > p->limits->max_entries) {
-		dnsf_errors_add(p->errors,
-				"entries: %zu entries, more than the "
-				"limit of %zu",
-				count, p->limits->max_entries);
+		dnsf_errors_add_kind(p->errors, DNSF_ERROR_LIMIT,
+				     "entries: %zu entries, more than the "
+				     "limit of %zu",
+				     count, p->limits->max_entries);
 		return;
 	}
 	index->entries = calloc(count + 1, sizeof(*index->entries));
@@ -452,10 +438,10 @@ static void parse_body(struct parser *p, const cJSON *root)
 	{
 		parse_entry(p, item, i++);
 		if (p->record_count > p->limits->max_names) {
-			dnsf_errors_add(p->errors,
-					"entries: more than the limit of "
-					"%zu names",
-					p->limits->max_names);
+			dnsf_errors_add_kind(p->errors, DNSF_ERROR_LIMIT,
+					     "entries: more than the limit of "
+					     "%zu names",
+					     p->limits->max_names);
 			return;
 		}
 	}
@@ -599,8 +585,9 @@ static int build_index(struct parser *p)
 		items[name].value = (uint32_t)word;
 		i = write_rules(p, i, &word);
 		if (i == 0) {
-			dnsf_errors_add(p->errors, "a name is listed by more than %u entries",
-					RULES_MAX_COUNT);
+			dnsf_errors_add_kind(p->errors, DNSF_ERROR_LIMIT,
+					     "a name is listed by more than %u entries",
+					     RULES_MAX_COUNT);
 			free(items);
 			return 0;
 		}
@@ -637,9 +624,6 @@ static void free_parser(struct parser *p)
 	psl_free(p->psl);
 }
 
-/** Deepest nesting a feed needs is 4 (feed, entries, entry, fqdns). */
-#define FEED_MAX_DEPTH 32
-
 /* Offset where the nesting of arrays and objects first passes max_depth,
  * or length: refused before parsing, with a message that says why. */
 static size_t too_deep_offset(const char *text, size_t length, size_t max_depth)
@@ -675,8 +659,9 @@ static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed
 	cJSON *root;
 
 	if (length > limits->max_bytes) {
-		dnsf_errors_add(errors, "feed is %zu bytes, more than the limit of %zu", length,
-				limits->max_bytes);
+		dnsf_errors_add_kind(errors, DNSF_ERROR_LIMIT,
+				     "feed is %zu bytes, more than the limit of %zu", length,
+				     limits->max_bytes);
 		return NULL;
 	}
 	offset = dnsf_utf8_invalid_offset(text, length);
@@ -685,11 +670,12 @@ static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed
 		dnsf_errors_add(errors, "not valid UTF-8 at line %zu column %zu", line, column);
 		return NULL;
 	}
-	offset = too_deep_offset(text, length, FEED_MAX_DEPTH);
+	offset = too_deep_offset(text, length, DNSF_FEED_MAX_DEPTH);
 	if (offset < length) {
 		text_position(text, offset, &line, &column);
-		dnsf_errors_add(errors, "JSON nested deeper than %d levels at line %zu column %zu",
-				FEED_MAX_DEPTH, line, column);
+		dnsf_errors_add_kind(errors, DNSF_ERROR_LIMIT,
+				     "JSON nested deeper than %d levels at line %zu column %zu",
+				     DNSF_FEED_MAX_DEPTH, line, column);
 		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
@@ -723,7 +709,7 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 	arena = dnsf_json_arena_begin();
 	p.index = calloc(1, sizeof(*p.index));
 	if (!arena || !p.index) {
-		dnsf_errors_add(errors, "out of memory");
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
 		goto fail;
 	}
 	root = parse_json(text, length, limits, errors);
@@ -739,13 +725,14 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 	dnsf_json_arena_end(arena);
 	arena = NULL;
 	if (p.out_of_memory) {
-		dnsf_errors_add(errors, "out of memory");
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
 		goto fail;
 	}
 	if (errors->count != errors_before)
 		goto fail;
 	if (!build_index(&p)) {
-		dnsf_errors_add(errors, "out of memory while building the index");
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY,
+				     "out of memory while building the index");
 		goto fail;
 	}
 	free_parser(&p);
@@ -761,43 +748,19 @@ struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed
 					struct dnsf_errors *errors)
 {
 	struct dnsf_feed_limits default_limits;
-	struct stat info;
-	struct dnsf_index *index = NULL;
-	char *text = NULL;
-	FILE *file;
+	struct dnsf_index *index;
+	size_t length;
+	char *text;
 
 	if (!limits) {
 		dnsf_feed_limits_default(&default_limits);
 		limits = &default_limits;
 	}
-	file = fopen(path, "rb");
-	if (!file) {
-		dnsf_errors_add(errors, "cannot open: %s", strerror(errno));
+	/* messages follow the path in the caller's log line */
+	if (!dnsf_file_read(path, limits->max_bytes, NULL, &text, &length, errors))
 		return NULL;
-	}
-	if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
-		dnsf_errors_add(errors, "not a regular file");
-		goto done;
-	}
-	if ((uint64_t)info.st_size > limits->max_bytes) {
-		dnsf_errors_add(errors, "feed is %lld bytes, more than the limit of %zu",
-				(long long)info.st_size, limits->max_bytes);
-		goto done;
-	}
-	text = malloc((size_t)info.st_size + 1);
-	if (!text) {
-		dnsf_errors_add(errors, "out of memory reading %lld bytes",
-				(long long)info.st_size);
-		goto done;
-	}
-	if (fread(text, 1, (size_t)info.st_size, file) != (size_t)info.st_size) {
-		dnsf_errors_add(errors, "read error: %s", strerror(errno));
-		goto done;
-	}
-	index = dnsf_index_from_buffer(text, (size_t)info.st_size, limits, errors);
-done:
+	index = dnsf_index_from_buffer(text, length, limits, errors);
 	free(text);
-	fclose(file);
 	return index;
 }
 

@@ -14,7 +14,8 @@ int dnsf_optout_build(const struct dnsf_settings *settings, struct dnsf_cidr_set
 		return 1;
 	builder = dnsf_cidr_builder_new(DNSF_CIDR_DEFAULT_MAX_PREFIXES);
 	if (!builder) {
-		dnsf_errors_add(errors, "out of memory building the opt-out set");
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY,
+				     "out of memory building the opt-out set");
 		return 0;
 	}
 	ok &= dnsf_cidr_builder_add_list(builder, (const char *const *)settings->optout_networks,

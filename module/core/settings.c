@@ -7,6 +7,8 @@
  * key, and every error is reported.
  */
 #include "dnsfilter/settings.h"
+#include "dnsfilter/file.h"
+#include "dnsfilter/limits.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -332,9 +334,9 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 	settings->match_cname = 1;
 	settings->watch_interval = 5;
 	settings->stats_interval = 60;
-	settings->feed_max_bytes = (uint64_t)256 << 20;
-	settings->feed_max_entries = 1000000;
-	settings->feed_max_names = 5000000;
+	settings->feed_max_bytes = DNSF_FEED_MAX_BYTES_DEFAULT;
+	settings->feed_max_entries = DNSF_FEED_MAX_ENTRIES_DEFAULT;
+	settings->feed_max_names = DNSF_FEED_MAX_NAMES_DEFAULT;
 	/* sinkhole defaults 0.0.0.0 and :: are the zeroed addresses */
 	settings->source = strdup(source);
 	if (!settings->source) {
@@ -361,30 +363,14 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 
 int dnsf_settings_load(const char *path, struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	char *text = NULL;
-	size_t length = 0;
-	FILE *file = fopen(path, "rb");
+	char *text;
+	size_t length;
 	int ok;
 
 	memset(settings, 0, sizeof(*settings));
-	if (!file) {
-		dnsf_errors_add(errors, "cannot open: %s", strerror(errno));
+	/* messages follow the path in the caller's log line */
+	if (!dnsf_file_read(path, DNSF_SETTINGS_MAX_BYTES, NULL, &text, &length, errors))
 		return 0;
-	}
-	/* settings files are small: refuse anything past 1 MiB */
-	text = malloc(1 << 20);
-	if (text)
-		length = fread(text, 1, 1 << 20, file);
-	fclose(file);
-	if (!text) {
-		dnsf_errors_add(errors, "out of memory");
-		return 0;
-	}
-	if (length == 1 << 20) {
-		free(text);
-		dnsf_errors_add(errors, "larger than 1 MiB: not a settings file");
-		return 0;
-	}
 	ok = dnsf_settings_parse(text, length, path, settings, errors);
 	free(text);
 	return ok;
