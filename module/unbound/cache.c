@@ -1,11 +1,15 @@
 /*
- * cache.c - removing cached answers that the feed in force blocks or
- * monitors: their name, or a name of their alias chain, is listed.
+ * cache.c - everything the module takes out of Unbound's caches: the
+ * answers (and rrsets) of names the feed blocks or monitors, directly or
+ * through their alias chain. Removal, not expiry, so serve-expired cannot
+ * bring them back.
  *
- * Called at init (no worker running; after reload_keep_cache the cache
- * holds the old feed's answers) and from a worker thread after the feed
- * or an entry's window changed (purge.c). Removal, not expiry, so
- * serve-expired cannot bring them back.
+ * The purge walks both caches: at init (no worker running; after
+ * reload_keep_cache they hold the old feed's answers) and in a worker
+ * thread after the feed or an entry's window changed (the watcher asks
+ * for it and wakes a worker, wake.c). Single questions are removed after
+ * an answer the module acted on (module.c) and when a resolution ends that
+ * was in flight across a change of the feed (upstream.c).
  */
 #include "config.h"
 
@@ -138,9 +142,9 @@ static void purge_table(struct purge *purge, struct lruhash *table, int rrsets)
 	}
 }
 
-void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter_env *state)
+void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter *filter)
 {
-	struct purge purge = { .match_cname = state->settings.match_cname,
+	struct purge purge = { .match_cname = filter->settings.match_cname,
 			       .now = (int64_t)time(NULL) };
 	struct slabhash *cache = env->msg_cache;
 	struct timespec start, end;
@@ -148,7 +152,7 @@ void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter_env *s
 	if (!cache)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	view_open(state, &purge.view);
+	view_open(filter, &purge.view);
 	for (size_t slab = 0; slab < cache->size; slab++)
 		purge_table(&purge, cache->array[slab], 0);
 	if (env->rrset_cache)
@@ -189,7 +193,7 @@ static int cached_message_acts(struct module_env *env, const struct feed_view *v
 
 	if (!e)
 		return 0;
-	acts = message_acts(view, view->state->settings.match_cname, now, e->key);
+	acts = message_acts(view, view->filter->settings.match_cname, now, e->key);
 	lock_rw_unlock(&e->lock);
 	return acts;
 }
@@ -213,4 +217,43 @@ int dnsfilter_purge_question(struct module_env *env, const struct feed_view *vie
 	if (acts)
 		dnsfilter_remove_cached(env, name, length, qtype, qclass);
 	return acts;
+}
+
+void dnsfilter_purge_if_requested(struct module_env *env, struct dnsfilter *filter)
+{
+	uint64_t requested = atomic_load_explicit(&filter->purge_requested, memory_order_acquire);
+	int idle = 0;
+
+	if (requested == atomic_load_explicit(&filter->purge_done, memory_order_relaxed))
+		return;
+	if (!atomic_compare_exchange_strong(&filter->purging, &idle, 1))
+		return; /* another worker is at it */
+	requested = atomic_load(&filter->purge_requested);
+	dnsfilter_purge_cache(env, filter);
+	atomic_store(&filter->purge_done, requested);
+	atomic_store(&filter->purging, 0);
+}
+
+void dnsfilter_remove_cached(struct module_env *env, const uint8_t *name, size_t length,
+			     uint16_t qtype, uint16_t qclass)
+{
+	msg_cache_remove(env, (uint8_t *)name, length, qtype, qclass, 0);
+	if (qtype == LDNS_RR_TYPE_AAAA)
+		msg_cache_remove(env, (uint8_t *)name, length, qtype, qclass, BIT_CD);
+}
+
+void cache_remove_answer(struct module_qstate *qstate, const struct reply_info *rep)
+{
+	const struct query_info *qinfo = &qstate->qinfo;
+
+	/* the iterator stored it under the question and every alias target */
+	dnsfilter_remove_cached(qstate->env, qinfo->qname, qinfo->qname_len, qinfo->qtype,
+				qinfo->qclass);
+	for (size_t i = 0; i < rep->an_numrrsets && i < rep->rrset_count; i++) {
+		size_t length;
+		const uint8_t *target = dnsfilter_alias_target(rep->rrsets[i], &length);
+		if (target)
+			dnsfilter_remove_cached(qstate->env, target, length, qinfo->qtype,
+						qinfo->qclass);
+	}
 }

@@ -1,12 +1,25 @@
 /*
- * glue.h - what the files of the Unbound glue share. Only the glue
- * includes Unbound's headers; everything here is hidden in the .so.
+ * glue.h - what the files of the Unbound glue (module/unbound/) share. The
+ * glue is the only code that includes Unbound's headers; everything here is
+ * hidden in the .so. docs/architecture.md has the map:
+ *
+ *   module.c    the six dynlib entry points; one query's way through them
+ *   decision.c  what to do with a query and with its answer
+ *   answer.c    the sinkhole answer
+ *   cache.c     what the module takes out of Unbound's caches, the purge
+ *   upstream.c  Unbound's callbacks on upstream questions and responses
+ *   view.c      reading the published feed and opt-out set
+ *   reporting.c the reporter and Unbound's reply callbacks that count
+ *   loader.c    loading the feed and the opt-out networks
+ *   watcher.c   the watcher thread (reloads, entry starts)
+ *   wake.c      waking a resolver thread for a purge
+ *   host.c      the Unbound that loaded the module: version, options
  *
  * Threads: init and deinit run in Unbound's main thread with no worker
- * running; operate and the cache callback run in worker threads; the
+ * running; operate and Unbound's callbacks run in worker threads; the
  * watcher thread (watcher.c) is the only writer of the published index and
- * opt-out set. Workers read them inside a grace section (struct feed_view) and
- * never keep a pointer past it.
+ * opt-out set. Workers read them inside a grace section (struct feed_view)
+ * and never keep a pointer past it.
  */
 #ifndef DNSFILTER_GLUE_H
 #define DNSFILTER_GLUE_H
@@ -43,8 +56,8 @@ struct file_version {
 	struct timespec modified, changed;
 };
 
-/** The module's state, shared by all threads. */
-struct dnsfilter_env {
+/** The module's state, shared by all threads (a "filter"). */
+struct dnsfilter {
 	/** settings in force (fixed until the next init) */
 	struct dnsf_settings settings;
 	/** readers of index and optout */
@@ -85,19 +98,19 @@ struct dnsfilter_env {
  * Ask for a purge of the message cache against the feed in force, and
  * wake a worker to do it with a query to this Unbound (watcher thread).
  */
-void dnsfilter_request_purge(struct dnsfilter_env *state);
+void dnsfilter_request_purge(struct dnsfilter *filter);
 
 /**
  * In a worker: do a requested purge if there is one and no other worker is
  * at it. Cheap when none is pending.
  */
-void dnsfilter_purge_if_requested(struct module_env *env, struct dnsfilter_env *state);
+void dnsfilter_purge_if_requested(struct module_env *env, struct dnsfilter *filter);
 
 /** Is this query a wake-up query (a name below DNSFILTER_WAKE_ZONE)? */
 int dnsfilter_is_wake_query(const uint8_t *qname, size_t length);
 
 /** Find where this Unbound answers queries (init: reads env->cfg). */
-void dnsfilter_find_self_address(struct dnsfilter_env *state, struct module_env *env);
+void dnsfilter_find_self_address(struct dnsfilter *filter, struct module_env *env);
 
 /** A question or an rrset owner remembered for later (upstream.c). */
 struct remembered_name {
@@ -144,16 +157,66 @@ struct dnsfilter_query {
 	char entry_id[DNSF_EVENT_ID_SIZE];
 };
 
+/** What decision.c decided for a query or an answer (module.c carries
+ * it out). */
+struct outcome {
+	/** answer with the sinkhole of decision.entry */
+	int sinkhole;
+	/** the real answer passes on but must not be stored */
+	int no_store;
+	/** take the answer and its alias chain out of the message cache */
+	int remove_cached;
+	/** the match to record for the events: BLOCK, MONITOR or NONE */
+	enum dnsf_verdict note;
+	/** 1 when the match is a name of the answer's alias chain (the SOA of
+	 * a negative sinkhole answer is then owned by the query name) */
+	int via_cname;
+	/** the feed's decision, and the query name's key */
+	struct dnsf_decision decision;
+	struct dnsf_key key;
+};
+
 /** A reader's view of the published data, for one grace section. */
 struct feed_view {
-	const struct dnsfilter_env *state;
+	const struct dnsfilter *filter;
 	const struct dnsf_index *index;
 	const struct dnsf_cidr_set *optout;
 	struct dnsf_grace_section section;
 };
 
+/** The Unbound version the module was built for (its PACKAGE_STRING). */
+#define BUILT_FOR PACKAGE_STRING
+extern const char *const dnsfilter_built_for;
+
+/** Is the running Unbound the one the module was built for? Logs why not. */
+int host_check_version(void);
+/** The settings file: $DNSFILTER_CONF, else dnsfilter.json in the working
+ * directory, which is Unbound's directory: (inside the chroot). */
+char *host_settings_path(void);
+/** Is Unbound's own ede option on? (init: reads env->cfg) */
+int host_ede_enabled(struct module_env *env);
+
+/** Decide on a new query; records the verdict in query. */
+void decide_query(const struct module_qstate *qstate, const struct feed_view *view,
+		  struct dnsfilter_query *query, struct outcome *outcome);
+/** Decide on the answer of the validator and the iterator (moddone). */
+void decide_answer(const struct module_qstate *qstate, const struct feed_view *view,
+		   const struct dnsfilter_query *query, struct outcome *outcome);
+/** Record the match in query (for the events) and log it at verbosity 2. */
+void decision_record(struct dnsfilter_query *query, const struct outcome *outcome,
+		     const struct query_info *qinfo);
+
+/** Finish the query with the sinkhole answer for outcome (module_finished),
+ * or with module_error when out of memory. @return 1 on success. */
+int answer_sinkhole(struct module_qstate *qstate, int id, const struct feed_view *view,
+		    const struct outcome *outcome);
+
+/** Remove an answer from the message cache: under the question and
+ * under every alias target of its chain. */
+void cache_remove_answer(struct module_qstate *qstate, const struct reply_info *rep);
+
 /** Open a view (enter a grace section and load the pointers). */
-void view_open(const struct dnsfilter_env *state, struct feed_view *view);
+void view_open(const struct dnsfilter *filter, struct feed_view *view);
 /** Close it; its pointers are invalid afterwards. */
 void view_close(struct feed_view *view);
 
@@ -180,10 +243,10 @@ const uint8_t *dnsfilter_alias_target(const void *rrset, size_t *length);
  * changed (a new feed, an entry's start) and a purge is asked for. Read it
  * before the index (view_open): an epoch seen implies its index is seen.
  */
-uint64_t dnsfilter_feed_epoch(const struct dnsfilter_env *state);
+uint64_t dnsfilter_feed_epoch(const struct dnsfilter *filter);
 
 /** Register the callbacks on upstream questions and responses (init). */
-int dnsfilter_upstream_register(struct dnsfilter_env *state, struct module_env *env, int id);
+int dnsfilter_upstream_register(struct dnsfilter *filter, struct module_env *env, int id);
 /** Remove them (deinit, and on a failed init). */
 void dnsfilter_upstream_unregister(struct module_env *env, int id);
 
@@ -228,21 +291,21 @@ struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings);
 int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr_set **set);
 
 /** Start the watcher thread (when watch-interval > 0). @return 1 on success. */
-int dnsfilter_watcher_start(struct dnsfilter_env *state);
+int dnsfilter_watcher_start(struct dnsfilter *filter);
 /** Stop and join it; safe when it never started. */
-void dnsfilter_watcher_stop(struct dnsfilter_env *state);
+void dnsfilter_watcher_stop(struct dnsfilter *filter);
 
 /** Remove cached answers that the published feed now blocks or monitors
  * (init, with no worker running, or a worker thread; never the watcher). */
-void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter_env *state);
+void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter *filter);
 
 /** Start the reporter when the settings name a log, counter or metrics
  * file (init). @return 1 on success. */
-int dnsfilter_counting_start(struct dnsfilter_env *state);
+int dnsfilter_counting_start(struct dnsfilter *filter);
 /** Stop and free it: writes the last counter line (deinit). */
-void dnsfilter_counting_stop(struct dnsfilter_env *state);
+void dnsfilter_counting_stop(struct dnsfilter *filter);
 /** Register Unbound's reply callbacks that count answers (init). */
-int dnsfilter_counting_register(struct dnsfilter_env *state, struct module_env *env, int id);
+int dnsfilter_counting_register(struct dnsfilter *filter, struct module_env *env, int id);
 /** Remove them (deinit, and on a failed init). */
 void dnsfilter_counting_unregister(struct module_env *env, int id);
 

@@ -51,9 +51,9 @@
 
 #include "glue.h"
 
-uint64_t dnsfilter_feed_epoch(const struct dnsfilter_env *state)
+uint64_t dnsfilter_feed_epoch(const struct dnsfilter *filter)
 {
-	return atomic_load_explicit((_Atomic uint64_t *)&state->purge_requested,
+	return atomic_load_explicit((_Atomic uint64_t *)&filter->purge_requested,
 				    memory_order_acquire);
 }
 
@@ -106,10 +106,10 @@ static int on_upstream_query(struct query_info *qinfo, uint16_t flags, struct mo
 			     struct sockaddr_storage *addr, socklen_t addrlen, uint8_t *zone,
 			     size_t zonelen, struct regional *region, int id, void *cb_arg)
 {
-	const struct dnsfilter_env *state = cb_arg;
+	const struct dnsfilter *filter = cb_arg;
 	struct dnsfilter_query *query = query_of(qstate, id);
 	struct feed_view view;
-	uint64_t epoch = dnsfilter_feed_epoch(state);
+	uint64_t epoch = dnsfilter_feed_epoch(filter);
 	int acts;
 
 	(void)flags, (void)addr, (void)addrlen, (void)zone, (void)zonelen, (void)region;
@@ -118,7 +118,7 @@ static int on_upstream_query(struct query_info *qinfo, uint16_t flags, struct mo
 		return 1;
 	}
 	note_epoch(query, epoch);
-	view_open(state, &view);
+	view_open(filter, &view);
 	acts = view_acts_on(&view, qinfo->qname, qinfo->qname_len, (int64_t)*qstate->env->now);
 	view_close(&view);
 	if (acts)
@@ -147,7 +147,7 @@ static int rrset_acts(const struct feed_view *view, const struct ub_packed_rrset
 static int on_upstream_response(struct module_qstate *qstate, struct dns_msg *response, int id,
 				void *cb_arg)
 {
-	const struct dnsfilter_env *state = cb_arg;
+	const struct dnsfilter *filter = cb_arg;
 	struct dnsfilter_query *query;
 	struct feed_view view;
 	int64_t now = (int64_t)*qstate->env->now;
@@ -155,14 +155,14 @@ static int on_upstream_response(struct module_qstate *qstate, struct dns_msg *re
 
 	if (!response || !response->rep)
 		return 1;
-	epoch = dnsfilter_feed_epoch(state);
+	epoch = dnsfilter_feed_epoch(filter);
 	query = query_of(qstate, id);
 	if (!query) {
 		qstate->no_cache_store = 1;
 		return 1;
 	}
 	note_epoch(query, epoch);
-	view_open(state, &view);
+	view_open(filter, &view);
 	if (view_acts_on(&view, response->qinfo.qname, response->qinfo.qname_len, now))
 		qstate->no_cache_store = 1;
 	for (size_t i = 0; i < response->rep->rrset_count; i++) {
@@ -182,26 +182,26 @@ static int on_upstream_response(struct module_qstate *qstate, struct dns_msg *re
 void dnsfilter_upstream_close(struct module_qstate *qstate, int id)
 {
 	struct dynlibmod_env *de = qstate->env->modinfo[id];
-	const struct dnsfilter_env *state = de ? de->dyn_env : NULL;
+	const struct dnsfilter *filter = de ? de->dyn_env : NULL;
 	struct dnsfilter_query *query = qstate->minfo[id];
 	struct module_env *env = qstate->env;
 
-	if (!state || !query || !env->msg_cache || !env->rrset_cache)
+	if (!filter || !query || !env->msg_cache || !env->rrset_cache)
 		return;
 	for (struct remembered_name *item = query->listed; item; item = item->next)
 		rrset_cache_remove(env->rrset_cache, item->name, item->length, item->type,
 				   item->rrclass, 0);
 	query->listed = NULL;
 	query->listed_count = 0;
-	if (!query->epoch_set || dnsfilter_feed_epoch(state) == query->epoch)
+	if (!query->epoch_set || dnsfilter_feed_epoch(filter) == query->epoch)
 		return;
 	/* In flight across a change of the feed: recheck what it stored. */
 	struct feed_view view;
 	int64_t now = env->now ? (int64_t)*env->now : (int64_t)time(NULL);
 	size_t removed = 0;
 
-	query->epoch = dnsfilter_feed_epoch(state);
-	view_open(state, &view);
+	query->epoch = dnsfilter_feed_epoch(filter);
+	view_open(filter, &view);
 	removed += (size_t)dnsfilter_purge_question(env, &view, now, qstate->qinfo.qname,
 						    qstate->qinfo.qname_len, qstate->qinfo.qtype,
 						    qstate->qinfo.qclass);
@@ -221,13 +221,13 @@ static const enum inplace_cb_list_type upstream_kinds[] = {
 	inplace_cb_query_response,
 };
 
-int dnsfilter_upstream_register(struct dnsfilter_env *state, struct module_env *env, int id)
+int dnsfilter_upstream_register(struct dnsfilter *filter, struct module_env *env, int id)
 {
 	struct dynlibmod_env *de = env->modinfo[id];
 	void *callbacks[] = { (void *)on_upstream_query, (void *)on_upstream_response };
 
 	for (size_t i = 0; i < sizeof(upstream_kinds) / sizeof(upstream_kinds[0]); i++)
-		if (!de->inplace_cb_register_wrapped(callbacks[i], upstream_kinds[i], state, env,
+		if (!de->inplace_cb_register_wrapped(callbacks[i], upstream_kinds[i], filter, env,
 						     id)) {
 			log_err("dnsfilter: cannot register Unbound's upstream callbacks");
 			dnsfilter_upstream_unregister(env, id);

@@ -1,10 +1,10 @@
 /*
- * decide.c - reading the published feed: views, decisions for wire names
- * and alias chains, and removal of cached answers.
+ * view.c - reading the published feed and opt-out set: a view is one grace
+ * section (include/dnsfilter/grace.h) in which the pointers stay valid;
+ * decisions for wire names and for the names of an answer's alias chain.
  */
 #include "config.h"
 
-#include "services/cache/dns.h"
 #include "sldns/rrdef.h"
 #include "util/data/msgparse.h"
 #include "util/net_help.h"
@@ -17,13 +17,13 @@
 
 #include "glue.h"
 
-void view_open(const struct dnsfilter_env *state, struct feed_view *view)
+void view_open(const struct dnsfilter *filter, struct feed_view *view)
 {
-	view->state = state;
-	dnsf_grace_enter(state->grace, &view->section);
+	view->filter = filter;
+	dnsf_grace_enter(filter->grace, &view->section);
 	/* sequentially consistent loads, after the section is entered */
-	view->index = atomic_load((_Atomic(struct dnsf_index *) *)&state->index);
-	view->optout = atomic_load((_Atomic(struct dnsf_cidr_set *) *)&state->optout);
+	view->index = atomic_load((_Atomic(struct dnsf_index *) *)&filter->index);
+	view->optout = atomic_load((_Atomic(struct dnsf_cidr_set *) *)&filter->optout);
 }
 
 void view_close(struct feed_view *view)
@@ -107,12 +107,4 @@ enum dnsf_verdict view_chain_decision(const struct feed_view *view, const struct
 	}
 	memset(decision, 0, sizeof(*decision));
 	return DNSF_VERDICT_NONE;
-}
-
-void dnsfilter_remove_cached(struct module_env *env, const uint8_t *name, size_t length,
-			     uint16_t qtype, uint16_t qclass)
-{
-	msg_cache_remove(env, (uint8_t *)name, length, qtype, qclass, 0);
-	if (qtype == LDNS_RR_TYPE_AAAA)
-		msg_cache_remove(env, (uint8_t *)name, length, qtype, qclass, BIT_CD);
 }

@@ -1,6 +1,5 @@
 /*
- * purge.c - getting cached answers of newly listed names out of Unbound's
- * message cache, in a worker thread.
+ * wake.c - waking a resolver thread for a purge of the caches (cache.c).
  *
  * Unbound answers from its message cache before any module runs, and its
  * reply_cache callback cannot decline a cached answer (1.17.1 ignores the
@@ -55,15 +54,15 @@ int dnsfilter_is_wake_query(const uint8_t *qname, size_t length)
 	return 0;
 }
 
-void dnsfilter_request_purge(struct dnsfilter_env *state)
+void dnsfilter_request_purge(struct dnsfilter *filter)
 {
 	uint8_t query[64];
 	size_t n = 0;
-	uint64_t generation = atomic_fetch_add(&state->purge_requested, 1) + 1;
+	uint64_t generation = atomic_fetch_add(&filter->purge_requested, 1) + 1;
 	char label[24];
 	int fd;
 
-	if (state->self_address_length == 0)
+	if (filter->self_address_length == 0)
 		return;
 	/* header: random id, RD, one question */
 	uint16_t id = (uint16_t)random();
@@ -83,29 +82,14 @@ void dnsfilter_request_purge(struct dnsfilter_env *state)
 	n += sizeof(wake_zone);
 	memcpy(query + n, "\0\1\0\1", 4); /* A IN */
 	n += 4;
-	fd = socket(state->self_address.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd = socket(filter->self_address.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	if (sendto(fd, query, n, 0, (struct sockaddr *)&state->self_address,
-		   state->self_address_length) < 0)
+	if (sendto(fd, query, n, 0, (struct sockaddr *)&filter->self_address,
+		   filter->self_address_length) < 0)
 		verbose(VERB_OPS, "dnsfilter: cannot send the wake-up query for a purge; "
 				  "the next query will do it");
 	close(fd); /* the answer is of no interest */
-}
-
-void dnsfilter_purge_if_requested(struct module_env *env, struct dnsfilter_env *state)
-{
-	uint64_t requested = atomic_load_explicit(&state->purge_requested, memory_order_acquire);
-	int idle = 0;
-
-	if (requested == atomic_load_explicit(&state->purge_done, memory_order_relaxed))
-		return;
-	if (!atomic_compare_exchange_strong(&state->purging, &idle, 1))
-		return; /* another worker is at it */
-	requested = atomic_load(&state->purge_requested);
-	dnsfilter_purge_cache(env, state);
-	atomic_store(&state->purge_done, requested);
-	atomic_store(&state->purging, 0);
 }
 
 /* The first address of the "interface:" list, a wildcard made loopback. */
@@ -129,12 +113,12 @@ static int parse_interface(const char *text, int port, struct sockaddr_storage *
 	return ipstrtoaddr(host, port, address, length);
 }
 
-void dnsfilter_find_self_address(struct dnsfilter_env *state, struct module_env *env)
+void dnsfilter_find_self_address(struct dnsfilter *filter, struct module_env *env)
 {
 	char *interfaces = NULL, *port_text = NULL;
 	int port = 53;
 
-	state->self_address_length = 0;
+	filter->self_address_length = 0;
 	if (config_get_option_collate(env->cfg, "port", &port_text) == 0 && port_text)
 		port = atoi(port_text);
 	free(port_text);
@@ -143,13 +127,13 @@ void dnsfilter_find_self_address(struct dnsfilter_env *state, struct module_env 
 		char *save = NULL;
 		for (char *item = strtok_r(interfaces, " \n\t", &save); item;
 		     item = strtok_r(NULL, " \n\t", &save))
-			if (parse_interface(item, port, &state->self_address,
-					    &state->self_address_length))
+			if (parse_interface(item, port, &filter->self_address,
+					    &filter->self_address_length))
 				break;
 	} else {
 		/* no interface: Unbound listens on localhost */
-		parse_interface("127.0.0.1", port, &state->self_address,
-				&state->self_address_length);
+		parse_interface("127.0.0.1", port, &filter->self_address,
+				&filter->self_address_length);
 	}
 	free(interfaces);
 }

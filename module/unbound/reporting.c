@@ -1,5 +1,5 @@
 /*
- * counting.c - the module's side of the event log, counters and metrics
+ * reporting.c - the module's side of the event log, counters and metrics
  * (the reporter, include/dnsfilter/report.h): Unbound's reply callbacks
  * count every client query Unbound answers (from the mesh, the cache,
  * local data, SERVFAILs), opted-out clients apart, and turn each answer
@@ -29,9 +29,9 @@ static void log_reporter_error(void *arg, const char *message)
 	log_err("dnsfilter: %s", message);
 }
 
-int dnsfilter_counting_start(struct dnsfilter_env *state)
+int dnsfilter_counting_start(struct dnsfilter *filter)
 {
-	const struct dnsf_settings *settings = &state->settings;
+	const struct dnsf_settings *settings = &filter->settings;
 	struct dnsf_report_settings report = {
 		.log_path = settings->log_path,
 		.client_ip = settings->log_client_ip,
@@ -44,32 +44,32 @@ int dnsfilter_counting_start(struct dnsfilter_env *state)
 
 	if (!settings->log_path && !settings->stats_path && !settings->metrics_path)
 		return 1; /* nothing to write: nothing to count */
-	state->reporter = dnsf_reporter_new(&report, &errors);
-	if (!state->reporter) {
+	filter->reporter = dnsf_reporter_new(&report, &errors);
+	if (!filter->reporter) {
 		dnsfilter_log_errors(settings->source, &errors);
 		dnsf_errors_clear(&errors);
 		return 0;
 	}
 	dnsf_errors_clear(&errors);
 	struct dnsf_index_info index;
-	dnsf_index_info(atomic_load(&state->index), &index);
-	dnsf_reporter_set_feed(state->reporter, index.serial);
-	if (!dnsf_reporter_start(state->reporter)) {
+	dnsf_index_info(atomic_load(&filter->index), &index);
+	dnsf_reporter_set_feed(filter->reporter, index.serial);
+	if (!dnsf_reporter_start(filter->reporter)) {
 		log_err("dnsfilter: cannot start the reporter thread");
-		dnsf_reporter_free(state->reporter);
-		state->reporter = NULL;
+		dnsf_reporter_free(filter->reporter);
+		filter->reporter = NULL;
 		return 0;
 	}
 	return 1;
 }
 
-void dnsfilter_counting_stop(struct dnsfilter_env *state)
+void dnsfilter_counting_stop(struct dnsfilter *filter)
 {
-	if (!state->reporter)
+	if (!filter->reporter)
 		return;
-	dnsf_reporter_stop(state->reporter);
-	dnsf_reporter_free(state->reporter);
-	state->reporter = NULL;
+	dnsf_reporter_stop(filter->reporter);
+	dnsf_reporter_free(filter->reporter);
+	filter->reporter = NULL;
 }
 
 /* One event for one client of a blocked or monitored answer. */
@@ -97,18 +97,18 @@ static int on_answer(struct query_info *qinfo, struct module_qstate *qstate, str
 		     struct comm_reply *repinfo, struct regional *region,
 		     struct timeval *start_time, int id, void *cb_arg)
 {
-	const struct dnsfilter_env *state = cb_arg;
+	const struct dnsfilter *filter = cb_arg;
 	struct dnsf_counters *counters;
 	struct feed_view view;
 	int opted_out;
 
 	(void)rep, (void)rcode, (void)edns, (void)opt_list_out, (void)region, (void)start_time;
-	if (!repinfo || !state->reporter)
+	if (!repinfo || !filter->reporter)
 		return 1; /* not a client (internal lookups) */
 	if (qinfo && dnsfilter_is_wake_query(qinfo->qname, qinfo->qname_len))
 		return 1;
-	counters = dnsf_reporter_thread(state->reporter);
-	view_open(state, &view);
+	counters = dnsf_reporter_thread(filter->reporter);
+	view_open(filter, &view);
 	opted_out = view_client_opted_out(&view, repinfo);
 	view_close(&view);
 	if (opted_out) {
@@ -131,15 +131,15 @@ static const enum inplace_cb_list_type answer_kinds[] = {
 	inplace_cb_reply_servfail,
 };
 
-int dnsfilter_counting_register(struct dnsfilter_env *state, struct module_env *env, int id)
+int dnsfilter_counting_register(struct dnsfilter *filter, struct module_env *env, int id)
 {
 	struct dynlibmod_env *de = env->modinfo[id];
 
-	if (!state->reporter)
+	if (!filter->reporter)
 		return 1;
 	for (size_t i = 0; i < sizeof(answer_kinds) / sizeof(answer_kinds[0]); i++)
-		if (!de->inplace_cb_register_wrapped((void *)on_answer, answer_kinds[i], state, env,
-						     id)) {
+		if (!de->inplace_cb_register_wrapped((void *)on_answer, answer_kinds[i], filter,
+						     env, id)) {
 			log_err("dnsfilter: cannot register Unbound's reply callbacks");
 			dnsfilter_counting_unregister(env, id);
 			return 0;

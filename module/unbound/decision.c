@@ -1,0 +1,162 @@
+/*
+ * decision.c - what the module does with a query and, when the real
+ * answer comes back, with the answer. It only decides (struct outcome);
+ * module.c carries it out with answer.c and cache.c.
+ *
+ * A new query: a listed name (blocked, after the global mode) gets the
+ * sinkhole; a monitored one, one of a type the module passes, or one asked
+ * by an opted-out client passes on, and its real answer is not stored, so
+ * the next query for the name reaches the module again.
+ *
+ * An answer: the name is decided again with the feed in force now: it may
+ * have been listed while the query was in flight (a swap, an entry's
+ * start), and clients that joined the resolution since were never decided
+ * on. Unbound joins identical queries of several clients into one
+ * resolution: when one of a listed name also has a filtered client, every
+ * client gets the sinkhole (fail safe). Then an alias chain that leads to
+ * a listed name (match-cname) is acted on.
+ */
+#include "config.h"
+
+#include "services/cache/dns.h"
+#include "services/mesh.h"
+#include "sldns/rrdef.h"
+#include "sldns/wire2str.h"
+#include "util/data/msgreply.h"
+#include "util/log.h"
+#include "util/module.h"
+#include "util/netevent.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "glue.h"
+
+/* Does the module act on this query type at all? */
+static int filters_qtype(const struct dnsf_settings *settings, uint16_t qtype)
+{
+	if (qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY)
+		return 1;
+	return settings->other_types != DNSF_OTHER_PASS;
+}
+
+/* Block or monitor, after the global mode: the action the module takes. */
+static enum dnsf_verdict effective_verdict(const struct dnsfilter *filter,
+					   enum dnsf_verdict verdict)
+{
+	if (verdict == DNSF_VERDICT_BLOCK && filter->settings.mode == DNSF_MODE_MONITOR)
+		return DNSF_VERDICT_MONITOR;
+	return verdict;
+}
+
+static int acts(enum dnsf_verdict verdict)
+{
+	return verdict == DNSF_VERDICT_BLOCK || verdict == DNSF_VERDICT_MONITOR;
+}
+
+/* The first client of the query, or NULL (prefetch, internal queries). */
+static const struct comm_reply *first_client(const struct module_qstate *qstate)
+{
+	const struct mesh_reply *reply = qstate->mesh_info ? qstate->mesh_info->reply_list : NULL;
+	return reply ? &reply->query_reply : NULL;
+}
+
+/* Is any client waiting for this query filtered (not opted out)? A query
+ * with no client (a prefetch) counts as filtered: it fills the cache that
+ * filtered clients read. */
+static int has_filtered_client(const struct module_qstate *qstate, const struct feed_view *view)
+{
+	const struct mesh_reply *reply = qstate->mesh_info ? qstate->mesh_info->reply_list : NULL;
+
+	if (!reply)
+		return 1;
+	for (; reply; reply = reply->next)
+		if (!view_client_opted_out(view, &reply->query_reply))
+			return 1;
+	return 0;
+}
+
+void decide_query(const struct module_qstate *qstate, const struct feed_view *view,
+		  struct dnsfilter_query *query, struct outcome *outcome)
+{
+	const struct comm_reply *client = first_client(qstate);
+
+	memset(outcome, 0, sizeof(*outcome));
+	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, (int64_t)*qstate->env->now,
+		    &outcome->decision, &outcome->key);
+	query->verdict = effective_verdict(view->filter, outcome->decision.verdict);
+	query->opted_out = client && view_client_opted_out(view, client);
+	if (!acts(query->verdict))
+		return;
+	if (query->opted_out || query->verdict == DNSF_VERDICT_MONITOR ||
+	    !filters_qtype(&view->filter->settings, qstate->qinfo.qtype)) {
+		outcome->no_store = 1;
+		if (!query->opted_out && query->verdict == DNSF_VERDICT_MONITOR)
+			outcome->note = DNSF_VERDICT_MONITOR;
+		return;
+	}
+	outcome->sinkhole = 1;
+	outcome->note = DNSF_VERDICT_BLOCK;
+}
+
+void decide_answer(const struct module_qstate *qstate, const struct feed_view *view,
+		   const struct dnsfilter_query *query, struct outcome *outcome)
+{
+	const struct dnsf_settings *settings = &view->filter->settings;
+	const struct dns_msg *msg = qstate->return_msg;
+	int64_t now = (int64_t)*qstate->env->now;
+	enum dnsf_verdict verdict;
+
+	memset(outcome, 0, sizeof(*outcome));
+	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, now, &outcome->decision,
+		    &outcome->key);
+	verdict = effective_verdict(view->filter, outcome->decision.verdict);
+	if (acts(verdict)) {
+		/* Listed while in flight: what the resolution stored goes. */
+		outcome->remove_cached = !acts(query->verdict);
+		if (!has_filtered_client(qstate, view))
+			return;
+		if (verdict == DNSF_VERDICT_BLOCK && filters_qtype(settings, qstate->qinfo.qtype)) {
+			outcome->sinkhole = 1;
+			outcome->note = DNSF_VERDICT_BLOCK;
+		} else if (query->acted == DNSF_VERDICT_NONE && !query->opted_out) {
+			outcome->note = DNSF_VERDICT_MONITOR;
+		}
+		return;
+	}
+	if (verdict != DNSF_VERDICT_NONE || !settings->match_cname || !msg || !msg->rep)
+		return;
+	verdict = effective_verdict(view->filter,
+				    view_chain_decision(view, msg->rep, now, &outcome->decision));
+	if (verdict == DNSF_VERDICT_NONE)
+		return;
+	/* Cached copies would reach later clients without the module. */
+	outcome->remove_cached = 1;
+	if (!has_filtered_client(qstate, view) || !filters_qtype(settings, qstate->qinfo.qtype))
+		return;
+	outcome->via_cname = 1;
+	outcome->note = verdict;
+	outcome->sinkhole = verdict == DNSF_VERDICT_BLOCK;
+}
+
+void decision_record(struct dnsfilter_query *query, const struct outcome *outcome,
+		     const struct query_info *qinfo)
+{
+	const struct dnsf_entry *entry = outcome->decision.entry;
+	char name[DNSF_KEY_MAX * 4 + 2], type[16];
+	struct dnsf_key key;
+
+	query->acted = outcome->note;
+	query->via_cname = outcome->via_cname;
+	snprintf(query->entry_id, sizeof(query->entry_id), "%s", entry->id);
+
+	if (verbosity < VERB_DETAIL)
+		return;
+	if (!dnsf_key_from_wire(qinfo->qname, qinfo->qname_len, &key) ||
+	    !dnsf_key_to_text(&key, name, sizeof(name)))
+		return;
+	sldns_wire2str_type_buf(qinfo->qtype, type, sizeof(type));
+	verbose(VERB_DETAIL, "dnsfilter: %s %s %s %s%s",
+		outcome->note == DNSF_VERDICT_BLOCK ? "block" : "monitor", name, type, entry->id,
+		outcome->via_cname ? " via cname" : "");
+}

@@ -1,0 +1,70 @@
+/*
+ * host.c - what the module learns about the Unbound that loaded it: that
+ * it is the version the module was built for, whether its EDE option is
+ * on, and where the settings file is (its working directory is Unbound's
+ * directory:, inside the chroot).
+ */
+#include "config.h"
+
+#include "util/config_file.h"
+#include "util/log.h"
+#include "util/module.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dnsfilter/hostcheck.h"
+#include "glue.h"
+
+const char *const dnsfilter_built_for = BUILT_FOR;
+
+int host_check_version(void)
+{
+	static const char built_for[] = BUILT_FOR;
+	int found = dnsf_file_contains("/proc/self/exe", built_for, sizeof(built_for));
+
+	if (found == 1)
+		return 1;
+	if (found == 0) {
+		log_err("dnsfilter: this module was built for %s and cannot run "
+			"inside another Unbound version; rebuild it against the "
+			"source tree of the running Unbound",
+			BUILT_FOR);
+		return 0;
+	}
+	/* /proc is not there (a chroot without it): say so and go on. */
+	log_warn("dnsfilter: cannot read /proc/self/exe to check that the "
+		 "running Unbound is %s; make sure it is",
+		 BUILT_FOR);
+	return 1;
+}
+
+char *host_settings_path(void)
+{
+	const char *from_env = getenv("DNSFILTER_CONF");
+	char cwd[PATH_MAX];
+	char *path = NULL;
+
+	if (from_env && from_env[0])
+		return strdup(from_env);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return strdup("dnsfilter.json");
+	if (asprintf(&path, "%s/dnsfilter.json", strcmp(cwd, "/") ? cwd : "") < 0)
+		return NULL;
+	return path;
+}
+
+int host_ede_enabled(struct module_env *env)
+{
+	char *value = NULL;
+	int on = 0;
+
+	/* config_get_option_collate returns 0 on success */
+	if (config_get_option_collate(env->cfg, "ede", &value) == 0 && value)
+		on = strcmp(value, "yes") == 0;
+	free(value);
+	return on;
+}
