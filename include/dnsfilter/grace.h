@@ -25,6 +25,14 @@
  * happens only when that section ends. A slot taken after the writer read
  * the slot count is likewise ordered after the exchange.
  *
+ * This needs every slot a reader enters to be one the writer looks at: one
+ * of the first "used" slots of the same grace object. A thread keeps its
+ * slot in a thread-local pointer tagged with the generation of the grace
+ * object it was taken from, a number no other grace object in the process
+ * has; a grace object made later (after a reload), even at the address of
+ * a freed one, has another generation, so the thread takes (and counts) a
+ * slot there instead of entering a slot nobody waits for.
+ *
  * Cost for a reader: one sequentially consistent store to a cache line no
  * other thread writes, and one release store.
  */

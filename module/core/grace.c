@@ -14,6 +14,8 @@ struct grace_slot {
 };
 
 struct dnsf_grace {
+	/** unique among grace objects, for the threads' cached slots */
+	uint64_t generation;
 	/** slots handed out so far */
 	_Alignas(64) _Atomic uint32_t used;
 	/** readers without a slot of their own, inside a section */
@@ -22,9 +24,12 @@ struct dnsf_grace {
 	struct grace_slot slots[DNSF_GRACE_SLOTS];
 };
 
-/* This thread's slot, and the grace object it belongs to (a reloaded module
- * makes a new grace object; the thread then takes a slot there). */
-static __thread struct dnsf_grace *slot_owner;
+/** Generations of grace objects; 0 is none. */
+static _Atomic uint64_t next_generation = 1;
+/* This thread's slot, and the generation of the grace object it belongs to
+ * (grace.h: a new grace object, even at a freed one's address, has a new
+ * generation, and the thread takes a slot there). */
+static __thread uint64_t slot_generation;
 static __thread struct grace_slot *slot_of_thread;
 
 struct dnsf_grace *dnsf_grace_new(void)
@@ -32,6 +37,7 @@ struct dnsf_grace *dnsf_grace_new(void)
 	struct dnsf_grace *grace = aligned_alloc(64, sizeof(struct dnsf_grace));
 	if (!grace)
 		return NULL;
+	grace->generation = atomic_fetch_add(&next_generation, 1);
 	atomic_init(&grace->used, 0);
 	atomic_init(&grace->overflow, 0);
 	for (size_t i = 0; i < DNSF_GRACE_SLOTS; i++)
@@ -57,8 +63,8 @@ static struct grace_slot *take_slot(struct dnsf_grace *grace)
 void dnsf_grace_enter(struct dnsf_grace *grace, struct dnsf_grace_section *section)
 {
 	section->grace = grace;
-	if (slot_owner != grace) {
-		slot_owner = grace;
+	if (slot_generation != grace->generation) {
+		slot_generation = grace->generation;
 		slot_of_thread = take_slot(grace);
 	}
 	struct grace_slot *slot = slot_of_thread;
