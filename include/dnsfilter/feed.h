@@ -1,11 +1,11 @@
 /*
- * dnsfilter/feed.h - the reputation feed (dnsfilter-feed/1) and the index
- * built from it.
+ * dnsfilter/feed.h - the reputation feed (dnsfilter-feed/1): its entries
+ * and the limits a feed must keep.
  *
- * A feed is parsed, validated as a whole and built into an index in one
- * call; the index is immutable afterwards, so resolver threads read it
- * without locks while a newer one is being built. Every validation error
- * is reported, each naming the entry index, id and field.
+ * A feed is parsed and validated as a whole (module/core/feed.c) and built
+ * into an index (dnsfilter/index.h, included here: the index is what a
+ * caller loads a feed into). Every validation error is reported, each
+ * naming the entry index, id and field.
  */
 #ifndef DNSFILTER_FEED_H
 #define DNSFILTER_FEED_H
@@ -14,8 +14,7 @@
 #include <stdint.h>
 
 #include "dnsfilter/error.h"
-#include "dnsfilter/name.h"
-#include "dnsfilter/trie.h"
+#include "dnsfilter/limits.h"
 
 /** The format string a feed must carry. */
 #define DNSF_FEED_FORMAT "dnsfilter-feed/1"
@@ -59,99 +58,7 @@ struct dnsf_feed_limits {
 /** Defaults of dnsf_feed_limits: DNSF_FEED_MAX_*_DEFAULT of dnsfilter/limits.h. */
 void dnsf_feed_limits_default(struct dnsf_feed_limits *limits);
 
-/** A loaded feed, ready for lookups. Immutable once returned; opaque. */
-struct dnsf_index;
-
-/** What a loaded index holds, for logs and tools. */
-struct dnsf_index_info {
-	/** the feed's serial, 0 when has_serial is 0 */
-	uint64_t serial;
-	/** 1 when the feed carried a serial */
-	int has_serial;
-	/** the feed's "generated" text, or NULL; valid while the index is */
-	const char *generated;
-	/** entries, exact names, wildcard names, allow-listed names */
-	size_t entry_count, exact_count, wildcard_count, allow_count;
-	/** bytes held */
-	size_t memory_bytes;
-};
-
-/** Fill info for an index. */
-void dnsf_index_info(const struct dnsf_index *index, struct dnsf_index_info *info);
-
-/** The entry at position i in feed order (i below entry_count), or NULL. */
-const struct dnsf_entry *dnsf_index_entry(const struct dnsf_index *index, size_t i);
-
-/** The earliest start of an entry later than after, or INT64_MAX. */
-int64_t dnsf_index_next_start(const struct dnsf_index *index, int64_t after);
-
-/** Walk the trie's invariants (tests, fuzzers). @return 1 when they hold,
- * else 0 with *why saying which failed. */
-int dnsf_index_check(const struct dnsf_index *index, const char **why);
-
-/**
- * Parse, validate and index a feed held in memory.
- * @param text: the feed bytes (need not be NUL-terminated).
- * @param length: number of bytes.
- * @param limits: limits, or NULL for the defaults.
- * @param errors: every problem found is added here.
- * @return the index, or NULL when the feed is invalid (errors say why) or
- *   memory ran out.
- */
-struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
-					  const struct dnsf_feed_limits *limits,
-					  struct dnsf_errors *errors);
-
-/**
- * Read a feed file and index it, as dnsf_index_from_buffer.
- * @param path: the feed file.
- */
-struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed_limits *limits,
-					struct dnsf_errors *errors);
-
-/** Free an index. NULL is allowed. */
-void dnsf_index_free(struct dnsf_index *index);
-
-/** What the feed says about a name. */
-enum dnsf_verdict {
-	/** no active entry matches */
-	DNSF_VERDICT_NONE = 0,
-	/** the name is in the allow list */
-	DNSF_VERDICT_ALLOW,
-	/** an active block entry matches */
-	DNSF_VERDICT_BLOCK,
-	/** an active monitor entry matches */
-	DNSF_VERDICT_MONITOR,
-};
-
-/** The outcome of a lookup. */
-struct dnsf_decision {
-	/** the verdict */
-	enum dnsf_verdict verdict;
-	/** the entry that decided (BLOCK, MONITOR), else NULL */
-	const struct dnsf_entry *entry;
-	/** 1 when a "*." name matched rather than the name itself */
-	int wildcard;
-	/** key length of the listed name that matched (0 when none) */
-	size_t match_length;
-};
-
-/**
- * Decide for a name at a given time.
- * Allow beats every entry; then the longest listed name wins (the exact
- * name before "*." of the same name, a deeper wildcard before a shallower);
- * among the active entries of that name a block entry beats a monitor
- * entry and then the earliest start wins. A name whose entries are all
- * inactive at that time does not stop the search for a shorter match.
- * @param index: the feed.
- * @param key: key of the query name.
- * @param now: the time, seconds since the epoch.
- * @param decision: filled in.
- */
-void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key, int64_t now,
-		       struct dnsf_decision *decision);
-
-/** Words for a verdict: "none", "allow", "block", "monitor". */
-const char *dnsf_verdict_name(enum dnsf_verdict verdict);
+/* Loading a feed, and the lookups: after the types above, which it uses. */
+#include "dnsfilter/index.h"
 
 #endif

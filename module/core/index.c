@@ -1,0 +1,375 @@
+/*
+ * index.c - the index of a feed: built from the parsed feed's records, and
+ * the lookups.
+ *
+ * The records of all names (feed.c, through feed_parse.h) are sorted, so
+ * the records of one name are adjacent, and become one trie key whose
+ * value points at that name's rules: a list of entries for the name
+ * itself, one for "*.name", and allow flags. A lookup walks the trie once
+ * and reads the rules of the names it passes.
+ */
+#include "dnsfilter/index.h"
+#include "dnsfilter/file.h"
+#include "dnsfilter/trie.h"
+#include "feed_parse.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A loaded feed (include/dnsfilter/index.h): immutable once built. */
+struct dnsf_index {
+	/** the feed's serial, 0 when has_serial is 0 */
+	uint64_t serial;
+	/** 1 when the feed carried a serial */
+	int has_serial;
+	/** the feed's "generated" text, or NULL */
+	char *generated;
+	/** entries in feed order */
+	struct dnsf_entry *entries;
+	/** number of entries */
+	size_t entry_count;
+	/** exact names of entries */
+	size_t exact_count;
+	/** wildcard names of entries */
+	size_t wildcard_count;
+	/** names in the allow list */
+	size_t allow_count;
+	/** the name trie; a value is the offset of the name's rules */
+	struct dnsf_trie trie;
+	/** per listed name: a header word and entry indexes (below) */
+	uint32_t *rule_lists;
+	/** words in rule_lists */
+	size_t rule_words;
+	/** bytes held, for reporting */
+	size_t memory_bytes;
+};
+
+/*
+ * The rules of one listed name, at the word offset its trie value gives in
+ * index->rule_lists: a header word, then the entry indexes of the entries
+ * listing the name itself, then those listing "*.name", each run in the
+ * order that decides (block first, then earliest start, then feed order).
+ * One lookup thus reads one small, contiguous record.
+ */
+#define RULES_EXACT_COUNT(header) ((header)&0x3fffu)
+#define RULES_WILDCARD_COUNT(header) (((header) >> 14) & 0x3fffu)
+#define RULES_ALLOW_EXACT (1u << 28)
+#define RULES_ALLOW_BELOW (1u << 29)
+/** Most entries one name may have, of each kind. */
+#define RULES_MAX_COUNT 0x3fffu
+
+const char *dnsf_verdict_name(enum dnsf_verdict verdict)
+{
+	switch (verdict) {
+	case DNSF_VERDICT_ALLOW:
+		return "allow";
+	case DNSF_VERDICT_BLOCK:
+		return "block";
+	case DNSF_VERDICT_MONITOR:
+		return "monitor";
+	default:
+		return "none";
+	}
+}
+
+/* Sort order of records: key, then kind, then the entry that should win. */
+struct sort_context {
+	const uint8_t *keys;
+	const struct dnsf_entry *entries;
+};
+
+static int compare_records(const void *x, const void *y, void *context)
+{
+	const struct sort_context *c = context;
+	const struct dnsf_record *a = x, *b = y;
+
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix ? -1 : 1;
+	size_t n = a->key_length < b->key_length ? a->key_length : b->key_length;
+	int order =
+	    n > 8 ? memcmp(c->keys + a->key_offset + 8, c->keys + b->key_offset + 8, n - 8) : 0;
+	if (order)
+		return order;
+	if (a->key_length != b->key_length)
+		return a->key_length < b->key_length ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->kind >= DNSF_RECORD_ALLOW_EXACT)
+		return 0;
+	const struct dnsf_entry *ea = &c->entries[a->entry], *eb = &c->entries[b->entry];
+	if (ea->action != eb->action) /* block before monitor */
+		return ea->action < eb->action ? -1 : 1;
+	if (ea->start != eb->start)
+		return ea->start < eb->start ? -1 : 1;
+	return a->entry < b->entry ? -1 : (a->entry > b->entry);
+}
+
+static int same_key(const struct dnsf_parsed_feed *feed, const struct dnsf_record *a,
+		    const struct dnsf_record *b)
+{
+	return a->key_length == b->key_length &&
+	       memcmp(feed->keys + a->key_offset, feed->keys + b->key_offset, a->key_length) == 0;
+}
+
+/*
+ * Rewrite the key pool in the records' sorted order, one copy per distinct
+ * key: every later pass (grouping, trie build) then reads keys one after
+ * another instead of jumping around a pool of tens of megabytes.
+ */
+static int sort_key_pool(struct dnsf_parsed_feed *feed)
+{
+	uint8_t *sorted = malloc(feed->keys_size + 1);
+	struct dnsf_record previous = { 0 }; /* as it was, in the old pool */
+	size_t size = 0;
+
+	if (!sorted)
+		return 0;
+	for (size_t i = 0; i < feed->record_count; i++) {
+		struct dnsf_record *record = &feed->records[i], old = *record;
+		if (i > 0 && same_key(feed, &previous, &old)) {
+			record->key_offset = feed->records[i - 1].key_offset;
+			continue;
+		}
+		memcpy(sorted + size, feed->keys + old.key_offset, old.key_length);
+		record->key_offset = (uint32_t)size;
+		size += old.key_length;
+		previous = old;
+	}
+	free(feed->keys);
+	feed->keys = sorted;
+	feed->keys_size = size;
+	feed->keys_capacity = feed->keys_size + 1;
+	return 1;
+}
+
+/* Write the rules of the name whose records start at records[i]; returns
+ * the index past them, or 0 when a name has too many entries. */
+static size_t write_rules(struct dnsf_index *index, const struct dnsf_parsed_feed *feed, size_t i,
+			  size_t *word)
+{
+	const struct dnsf_record *records = feed->records, *first = &records[i];
+	uint32_t *header = &index->rule_lists[(*word)++];
+	uint32_t counts[2] = { 0, 0 };
+
+	*header = 0;
+	for (; i < feed->record_count && same_key(feed, first, &records[i]); i++) {
+		const struct dnsf_record *record = &records[i];
+		if (record->kind == DNSF_RECORD_ALLOW_EXACT) {
+			*header |= RULES_ALLOW_EXACT;
+		} else if (record->kind == DNSF_RECORD_ALLOW_WILDCARD) {
+			*header |= RULES_ALLOW_BELOW;
+		} else if (i == 0 || record->kind != records[i - 1].kind ||
+			   record->entry != records[i - 1].entry ||
+			   !same_key(feed, first, &records[i - 1])) {
+			/* the same entry listing a name twice counts once */
+			if (++counts[record->kind] > RULES_MAX_COUNT)
+				return 0;
+			index->rule_lists[(*word)++] = record->entry;
+		}
+	}
+	*header |= counts[DNSF_RECORD_EXACT] | counts[DNSF_RECORD_WILDCARD] << 14;
+	return i;
+}
+
+/* Turn the records into rule lists and the trie; 0 with the error said
+ * when a name has too many entries or memory runs out. */
+static int build_index(struct dnsf_index *index, struct dnsf_parsed_feed *feed,
+		       struct dnsf_errors *errors)
+{
+	struct sort_context context = { feed->keys, index->entries };
+	struct dnsf_trie_item *items;
+	size_t names = 0, words = 0, name = 0, word = 0;
+
+	if (feed->record_count > 0)
+		qsort_r(feed->records, feed->record_count, sizeof(*feed->records), compare_records,
+			&context);
+	if (!sort_key_pool(feed))
+		goto out_of_memory;
+	for (size_t i = 0; i < feed->record_count; i++)
+		if (i == 0 || !same_key(feed, &feed->records[i - 1], &feed->records[i]))
+			names++;
+	words = names + feed->record_count; /* a header a name, a word a record at most */
+	items = malloc((names + 1) * sizeof(*items));
+	index->rule_lists = malloc((words + 1) * sizeof(*index->rule_lists));
+	if (!items || !index->rule_lists) {
+		free(items);
+		goto out_of_memory;
+	}
+	for (size_t i = 0; i < feed->record_count; name++) {
+		items[name].key = feed->keys + feed->records[i].key_offset;
+		items[name].length = feed->records[i].key_length;
+		items[name].value = (uint32_t)word;
+		i = write_rules(index, feed, i, &word);
+		if (i == 0) {
+			dnsf_errors_add_kind(errors, DNSF_ERROR_LIMIT,
+					     "a name is listed by more than %u entries",
+					     RULES_MAX_COUNT);
+			free(items);
+			return 0;
+		}
+	}
+	int built = dnsf_trie_build(&index->trie, items, names);
+	free(items);
+	if (!built)
+		goto out_of_memory;
+	index->rule_words = word;
+	index->memory_bytes = sizeof(*index) + index->trie.arena_size +
+			      word * sizeof(*index->rule_lists) +
+			      index->entry_count * sizeof(*index->entries);
+	return 1;
+out_of_memory:
+	dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory while building the index");
+	return 0;
+}
+
+struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
+					  const struct dnsf_feed_limits *limits,
+					  struct dnsf_errors *errors)
+{
+	struct dnsf_parsed_feed feed;
+	struct dnsf_index *index;
+
+	if (!dnsf_feed_parse(text, length, limits, &feed, errors))
+		return NULL;
+	index = calloc(1, sizeof(*index));
+	if (!index) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
+		dnsf_parsed_feed_free(&feed);
+		return NULL;
+	}
+	/* the index keeps the header and the entries; the records and their
+	 * keys go once the trie is built */
+	index->serial = feed.serial;
+	index->has_serial = feed.has_serial;
+	index->generated = feed.generated;
+	index->entries = feed.entries;
+	index->entry_count = feed.entry_count;
+	index->exact_count = feed.exact_count;
+	index->wildcard_count = feed.wildcard_count;
+	index->allow_count = feed.allow_count;
+	feed.generated = NULL;
+	feed.entries = NULL;
+	feed.entry_count = 0;
+	if (!build_index(index, &feed, errors)) {
+		dnsf_parsed_feed_free(&feed);
+		dnsf_index_free(index);
+		return NULL;
+	}
+	dnsf_parsed_feed_free(&feed);
+	return index;
+}
+
+struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed_limits *limits,
+					struct dnsf_errors *errors)
+{
+	struct dnsf_feed_limits default_limits;
+	struct dnsf_index *index;
+	size_t length;
+	char *text;
+
+	if (!limits) {
+		dnsf_feed_limits_default(&default_limits);
+		limits = &default_limits;
+	}
+	/* messages follow the path in the caller's log line */
+	if (!dnsf_file_read(path, limits->max_bytes, NULL, &text, &length, errors))
+		return NULL;
+	index = dnsf_index_from_buffer(text, length, limits, errors);
+	free(text);
+	return index;
+}
+
+void dnsf_index_free(struct dnsf_index *index)
+{
+	if (!index)
+		return;
+	dnsf_entries_free(index->entries, index->entry_count);
+	free(index->generated);
+	free(index->rule_lists);
+	dnsf_trie_free(&index->trie);
+	free(index);
+}
+
+/* First active entry of a run of entry indexes, or NULL. */
+static const struct dnsf_entry *active_entry(const struct dnsf_index *index, const uint32_t *run,
+					     uint32_t count, int64_t now)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		const struct dnsf_entry *entry = &index->entries[run[i]];
+		if (entry->start <= now && now < entry->end)
+			return entry;
+	}
+	return NULL;
+}
+
+void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key, int64_t now,
+		       struct dnsf_decision *decision)
+{
+	struct dnsf_trie_match matches[DNSF_KEY_MAX / 2 + 1];
+	size_t count = dnsf_trie_walk(&index->trie, key->bytes, key->length, matches,
+				      sizeof(matches) / sizeof(matches[0]));
+
+	memset(decision, 0, sizeof(*decision));
+	/* Allow beats everything: the name itself, or "*." of a parent. */
+	for (size_t i = 0; i < count; i++) {
+		uint32_t header = index->rule_lists[matches[i].value];
+		int exact = matches[i].length == key->length;
+		if ((exact && (header & RULES_ALLOW_EXACT)) ||
+		    (!exact && (header & RULES_ALLOW_BELOW))) {
+			decision->verdict = DNSF_VERDICT_ALLOW;
+			decision->match_length = matches[i].length;
+			return;
+		}
+	}
+	/* Longest first: the name itself, then "*." of ever shorter parents. */
+	for (size_t i = count; i-- > 0;) {
+		const uint32_t *rules = &index->rule_lists[matches[i].value];
+		uint32_t exact_count = RULES_EXACT_COUNT(rules[0]);
+		int exact = matches[i].length == key->length;
+		const struct dnsf_entry *entry =
+		    exact ? active_entry(index, rules + 1, exact_count, now)
+			  : active_entry(index, rules + 1 + exact_count,
+					 RULES_WILDCARD_COUNT(rules[0]), now);
+		if (entry) {
+			decision->verdict = entry->action == DNSF_ACTION_MONITOR
+						? DNSF_VERDICT_MONITOR
+						: DNSF_VERDICT_BLOCK;
+			decision->entry = entry;
+			decision->wildcard = !exact;
+			decision->match_length = matches[i].length;
+			return;
+		}
+	}
+}
+
+void dnsf_index_info(const struct dnsf_index *index, struct dnsf_index_info *info)
+{
+	info->serial = index->serial;
+	info->has_serial = index->has_serial;
+	info->generated = index->generated;
+	info->entry_count = index->entry_count;
+	info->exact_count = index->exact_count;
+	info->wildcard_count = index->wildcard_count;
+	info->allow_count = index->allow_count;
+	info->memory_bytes = index->memory_bytes;
+}
+
+const struct dnsf_entry *dnsf_index_entry(const struct dnsf_index *index, size_t i)
+{
+	return i < index->entry_count ? &index->entries[i] : NULL;
+}
+
+int64_t dnsf_index_next_start(const struct dnsf_index *index, int64_t after)
+{
+	int64_t next = INT64_MAX;
+
+	for (size_t i = 0; index && i < index->entry_count; i++)
+		if (index->entries[i].start > after && index->entries[i].start < next)
+			next = index->entries[i].start;
+	return next;
+}
+
+int dnsf_index_check(const struct dnsf_index *index, const char **why)
+{
+	return dnsf_trie_check(&index->trie, why);
+}
