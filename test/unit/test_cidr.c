@@ -9,27 +9,9 @@
 #include <unistd.h>
 
 #include "dnsfilter/cidr.h"
-#include "suite.h"
+#include "unit.h"
 
 /* ---- helpers ---- */
-
-/* Some kept message contains both parts (part2 may be NULL). */
-static int has_message(const struct dnsf_errors *errors, const char *part1, const char *part2)
-{
-	for (size_t i = 0; i < errors->count_kept; i++)
-		if (strstr(errors->messages[i], part1) &&
-		    (!part2 || strstr(errors->messages[i], part2)))
-			return 1;
-	return 0;
-}
-
-static void assert_message(const struct dnsf_errors *errors, const char *part1, const char *part2)
-{
-	char *all = dnsf_errors_join(errors, " | ");
-	ck_assert_msg(has_message(errors, part1, part2), "no message with \"%s\" and \"%s\" in: %s",
-		      part1, part2 ? part2 : "", all);
-	free(all);
-}
 
 static struct dnsf_cidr_set *set_from_list(const char *const *texts, size_t count)
 {
@@ -71,7 +53,7 @@ static void assert_value_refused(const char *text, const char *part)
 {
 	struct dnsf_errors errors = LIST_ERRORS(100, text);
 	ck_assert_uint_eq(errors.count, 1);
-	assert_message(&errors, "optout.networks[0]: ", part);
+	assert_errors_mention(&errors, "optout.networks[0]: ", part);
 	dnsf_errors_clear(&errors);
 }
 
@@ -319,8 +301,8 @@ START_TEST(test_bad_line_names_file_and_line)
 	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, strlen(text),
 						   "/etc/unbound/optout.txt", &errors));
 	ck_assert_uint_eq(errors.count, 1);
-	assert_message(&errors, "/etc/unbound/optout.txt: line 3: \"192.0.2.300\": ",
-		       "not an IPv4 or IPv6 address");
+	assert_errors_mention(&errors, "/etc/unbound/optout.txt: line 3: \"192.0.2.300\": ",
+			      "not an IPv4 or IPv6 address");
 	dnsf_errors_clear(&errors);
 	/* the whole file is rejected: not even its good lines are in the set */
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
@@ -339,13 +321,13 @@ START_TEST(test_every_bad_line_is_reported)
 	ck_assert(
 	    !dnsf_cidr_builder_add_file_text(builder, text, strlen(text), "optout.txt", &errors));
 	ck_assert_uint_eq(errors.count, 5);
-	assert_message(&errors, "optout.txt: line 1: \"bogus\": ", "not an IPv4");
-	assert_message(&errors, "optout.txt: line 3: \"10.0.0.0/33\": ",
-		       "prefix length must be a number from 0 to 32");
-	assert_message(&errors, "optout.txt: line 5: \"2001:db8::/129\": ", "from 0 to 128");
-	assert_message(&errors, "optout.txt: line 6: \"10.1.2.3/8\": host bits are set",
-		       "write 10.0.0.0/8 for the network, or 10.1.2.3 for the one address");
-	assert_message(&errors, "optout.txt: line 7: ", "write 2001:db8::/32");
+	assert_errors_mention(&errors, "optout.txt: line 1: \"bogus\": ", "not an IPv4");
+	assert_errors_mention(&errors, "optout.txt: line 3: \"10.0.0.0/33\": ",
+			      "prefix length must be a number from 0 to 32");
+	assert_errors_mention(&errors, "optout.txt: line 5: \"2001:db8::/129\": ", "from 0 to 128");
+	assert_errors_mention(&errors, "optout.txt: line 6: \"10.1.2.3/8\": host bits are set",
+			      "write 10.0.0.0/8 for the network, or 10.1.2.3 for the one address");
+	assert_errors_mention(&errors, "optout.txt: line 7: ", "write 2001:db8::/32");
 	dnsf_errors_clear(&errors);
 	dnsf_cidr_builder_free(builder);
 }
@@ -377,8 +359,8 @@ START_TEST(test_nul_and_control_bytes_are_refused_and_escaped)
 	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, sizeof(text) - 1, "optout.txt",
 						   &errors));
 	ck_assert_uint_eq(errors.count, 2);
-	assert_message(&errors, "line 2: \"192.0.2.1\\x00x\": contains a NUL byte", NULL);
-	assert_message(&errors, "line 3: \"\\x1b[31m192.0.2.2\": ", NULL);
+	assert_errors_mention(&errors, "line 2: \"192.0.2.1\\x00x\": contains a NUL byte", NULL);
+	assert_errors_mention(&errors, "line 3: \"\\x1b[31m192.0.2.2\": ", NULL);
 	dnsf_errors_clear(&errors);
 	dnsf_cidr_builder_free(builder);
 }
@@ -392,7 +374,7 @@ START_TEST(test_long_bad_line_is_quoted_shortened)
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
 	ck_assert(
 	    !dnsf_cidr_builder_add_file_text(builder, text, sizeof(text), "optout.txt", &errors));
-	assert_message(&errors, "line 1: \"xxxxxxxx", "...\": not an IPv4");
+	assert_errors_mention(&errors, "line 1: \"xxxxxxxx", "...\": not an IPv4");
 	ck_assert_uint_lt(strlen(errors.messages[0]), 300);
 	dnsf_errors_clear(&errors);
 	dnsf_cidr_builder_free(builder);
@@ -402,19 +384,16 @@ END_TEST
 START_TEST(test_file_is_read_from_disk)
 {
 	char path[] = "/tmp/test_cidr_XXXXXX";
-	int fd = mkstemp(path);
 	const char *text = "192.0.2.0/24\n2001:db8::/32 # v6\n";
 	struct dnsf_errors errors = { 0 };
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	make_file(path, text, strlen(text));
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(100);
 	ck_assert(dnsf_cidr_builder_add_file(builder, path, &errors));
 	unlink(path);
 	ck_assert(!dnsf_cidr_builder_add_file(builder, path, &errors));
-	assert_message(&errors, path, "cannot open: No such file or directory");
+	assert_errors_mention(&errors, path, "cannot open: No such file or directory");
 	ck_assert(!dnsf_cidr_builder_add_file(builder, "/tmp", &errors));
-	assert_message(&errors, "/tmp: not a regular file", NULL);
+	assert_errors_mention(&errors, "/tmp: not a regular file", NULL);
 	dnsf_errors_clear(&errors);
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	ck_assert_uint_eq(dnsf_cidr_set_prefix_count(set), 2);
@@ -430,10 +409,10 @@ START_TEST(test_bad_list_value_names_its_index)
 	struct dnsf_errors errors =
 	    LIST_ERRORS(100, "192.0.2.0/24", "nonsense", "10.0.0.0/33", "2001:db8::1/32");
 	ck_assert_uint_eq(errors.count, 3);
-	assert_message(&errors, "optout.networks[1]: \"nonsense\": ", "not an IPv4");
-	assert_message(&errors, "optout.networks[2]: \"10.0.0.0/33\": ", "from 0 to 32");
-	assert_message(&errors, "optout.networks[3]: \"2001:db8::1/32\": ",
-		       "write 2001:db8::/32 for the network");
+	assert_errors_mention(&errors, "optout.networks[1]: \"nonsense\": ", "not an IPv4");
+	assert_errors_mention(&errors, "optout.networks[2]: \"10.0.0.0/33\": ", "from 0 to 32");
+	assert_errors_mention(&errors, "optout.networks[3]: \"2001:db8::1/32\": ",
+			      "write 2001:db8::/32 for the network");
 	dnsf_errors_clear(&errors);
 }
 END_TEST
@@ -442,7 +421,7 @@ START_TEST(test_missing_list_value_is_not_a_string)
 {
 	struct dnsf_errors errors = LIST_ERRORS(100, "192.0.2.0/24", NULL);
 	ck_assert_uint_eq(errors.count, 1);
-	assert_message(&errors, "optout.networks[1]: not a string", NULL);
+	assert_errors_mention(&errors, "optout.networks[1]: not a string", NULL);
 	dnsf_errors_clear(&errors);
 }
 END_TEST
@@ -507,9 +486,9 @@ START_TEST(test_limit_refuses_more_prefixes)
 	    LIST_ERRORS(3, "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "bad");
 	/* the limit once, and the syntax errors after it still */
 	ck_assert_uint_eq(errors.count, 2);
-	assert_message(&errors, "optout.networks[3]: \"192.0.2.4\": ",
-		       "more than 3 opt-out networks, the limit");
-	assert_message(&errors, "optout.networks[5]: \"bad\"", NULL);
+	assert_errors_mention(&errors, "optout.networks[3]: \"192.0.2.4\": ",
+			      "more than 3 opt-out networks, the limit");
+	assert_errors_mention(&errors, "optout.networks[5]: \"bad\"", NULL);
 	dnsf_errors_clear(&errors);
 }
 END_TEST
@@ -523,7 +502,7 @@ START_TEST(test_limit_counts_every_source)
 	ck_assert(dnsf_cidr_builder_add_list(builder, list, 2, "optout.networks", &errors));
 	ck_assert(
 	    !dnsf_cidr_builder_add_file_text(builder, text, strlen(text), "optout.txt", &errors));
-	assert_message(&errors, "optout.txt: line 2: \"198.51.100.2\": more than 3", NULL);
+	assert_errors_mention(&errors, "optout.txt: line 2: \"198.51.100.2\": more than 3", NULL);
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	ck_assert_uint_eq(dnsf_cidr_set_prefix_count(set), 2);
 	dnsf_cidr_set_free(set);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "dnsfilter/error.h"
-#include "suite.h"
+#include "unit.h"
 
 START_TEST(test_add_is_invalid_and_add_kind_keeps_the_kind)
 {

@@ -7,7 +7,7 @@
 
 #include "dnsfilter/feed.h"
 #include "dnsfilter/timeparse.h"
-#include "suite.h"
+#include "unit.h"
 
 #define HEAD "{\"format\":\"dnsfilter-feed/1\",\"serial\":7,\"timezone\":\"+09:00\","
 
@@ -23,26 +23,15 @@ static void assert_rejected_with(const char *text, const char *part1, const char
 	struct dnsf_index *index = load(text, &errors);
 	ck_assert_ptr_null(index);
 	ck_assert_uint_gt(errors.count, 0);
-	int found = 0;
-	for (size_t i = 0; i < errors.count_kept && !found; i++)
-		found = strstr(errors.messages[i], part1) &&
-			(!part2 || strstr(errors.messages[i], part2));
-	char *all = dnsf_errors_join(&errors, " | ");
-	ck_assert_msg(found, "no message with \"%s\" and \"%s\" in: %s", part1, part2 ? part2 : "",
-		      all);
-	free(all);
+	assert_errors_mention(&errors, part1, part2);
 	dnsf_errors_clear(&errors);
 }
 
 static enum dnsf_verdict decide_at(const struct dnsf_index *index, const char *name, int64_t now,
 				   const char **id)
 {
-	uint8_t wire[DNSF_WIRE_MAX];
-	size_t length;
-	struct dnsf_key key;
+	struct dnsf_key key = key_of_text(name);
 	struct dnsf_decision decision;
-	ck_assert(dnsf_wire_from_text(name, wire, &length));
-	ck_assert(dnsf_key_from_wire(wire, length, &key));
 	dnsf_index_decide(index, &key, now, &decision);
 	if (id)
 		*id = decision.entry ? decision.entry->id : NULL;

@@ -9,15 +9,7 @@
 
 #include "dnsfilter/array.h"
 #include "dnsfilter/file.h"
-#include "suite.h"
-
-static void make_file(char *path, const char *text, size_t length)
-{
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, length), (ssize_t)length);
-	close(fd);
-}
+#include "unit.h"
 
 static void assert_one_error(struct dnsf_errors *errors, enum dnsf_error_kind kind,
 			     const char *message)

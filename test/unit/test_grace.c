@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "dnsfilter/grace.h"
-#include "suite.h"
+#include "unit.h"
 
 struct object {
 	_Atomic int retired; /* set by the writer before it waits and frees */
@@ -92,8 +92,7 @@ START_TEST(test_wait_blocks_while_a_section_is_open)
 	pthread_t thread;
 	dnsf_grace_enter(g, &section);
 	pthread_create(&thread, NULL, waiter, g);
-	struct timespec delay = { 0, 200 * 1000 * 1000 };
-	nanosleep(&delay, NULL);
+	sleep_ms(200);
 	ck_assert_int_eq(__atomic_load_n(&wait_returned, __ATOMIC_SEQ_CST), 0);
 	dnsf_grace_leave(&section);
 	pthread_join(thread, NULL);
@@ -129,8 +128,7 @@ START_TEST(test_a_new_grace_object_at_a_freed_ones_address_gets_its_own_slot)
 	__atomic_store_n(&wait_returned, 0, __ATOMIC_SEQ_CST);
 	dnsf_grace_enter(g, &section);
 	pthread_create(&thread, NULL, waiter, g);
-	struct timespec delay = { 0, 200 * 1000 * 1000 };
-	nanosleep(&delay, NULL);
+	sleep_ms(200);
 	ck_assert_int_eq(__atomic_load_n(&wait_returned, __ATOMIC_SEQ_CST), 0);
 	dnsf_grace_leave(&section);
 	pthread_join(thread, NULL);

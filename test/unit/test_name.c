@@ -3,17 +3,7 @@
 #include <string.h>
 
 #include "dnsfilter/name.h"
-#include "suite.h"
-
-static struct dnsf_key key_of_text(const char *text)
-{
-	uint8_t wire[DNSF_WIRE_MAX];
-	size_t length;
-	struct dnsf_key key;
-	ck_assert_msg(dnsf_wire_from_text(text, wire, &length), "parse %s", text);
-	ck_assert_msg(dnsf_key_from_wire(wire, length, &key), "key %s", text);
-	return key;
-}
+#include "unit.h"
 
 static struct dnsf_key key_of_feed_name(const char *text)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "dnsfilter/settings.h"
-#include "suite.h"
+#include "unit.h"
 
 static int parse(const char *text, struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
@@ -18,9 +18,7 @@ static void assert_rejected_with(const char *text, const char *part)
 	struct dnsf_settings settings;
 	struct dnsf_errors errors = { 0 };
 	ck_assert(!parse(text, &settings, &errors));
-	char *all = dnsf_errors_join(&errors, " | ");
-	ck_assert_msg(strstr(all, part), "no \"%s\" in: %s", part, all);
-	free(all);
+	assert_errors_mention(&errors, part, NULL);
 	dnsf_errors_clear(&errors);
 	dnsf_settings_free(&settings);
 }

@@ -2,7 +2,7 @@
 #include <check.h>
 
 #include "dnsfilter/timeparse.h"
-#include "suite.h"
+#include "unit.h"
 
 START_TEST(test_date_is_midnight_in_the_offset)
 {

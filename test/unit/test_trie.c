@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "dnsfilter/trie.h"
-#include "suite.h"
+#include "unit.h"
 
 static struct dnsf_trie_item item(const char *key, uint32_t value)
 {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "dnsfilter/utf8.h"
-#include "suite.h"
+#include "unit.h"
 
 static size_t char_length(const char *bytes)
 {
