@@ -3,41 +3,215 @@
  *
  * Keys may be written nested ({"sinkhole": {"a": ...}}) or dotted
  * ({"sinkhole.a": ...}); both are flattened to dotted names and looked up in
- * one table. Unknown keys, wrong types and bad values are errors naming the
- * key, and every error is reported.
+ * one table. As in nginx's command table, a row of the table is all there is
+ * to know about a key: its type, where its value goes in struct
+ * dnsf_settings (offsetof), the range or the words it accepts and its
+ * default. One setter a type checks a JSON value and stores it. Unknown
+ * keys, wrong types and bad values are errors naming the key and quoting
+ * the value, and every error is reported.
  */
 #include "dnsfilter/settings.h"
 #include "dnsfilter/file.h"
 #include "dnsfilter/limits.h"
+#include "dnsfilter/utf8.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct setting;
-typedef void (*setting_parser)(const struct setting *setting, const cJSON *value,
-			       struct dnsf_settings *settings, struct dnsf_errors *errors);
+/** What a setting's value is, and so which setter stores it. */
+enum setting_type {
+	/** a file name, relative to the settings file's directory: char * */
+	SETTING_PATH,
+	/** true or false: int */
+	SETTING_BOOL,
+	/** a whole number in [min, max]: uint32_t */
+	SETTING_UINT32,
+	/** a whole number in [min, max]: uint64_t */
+	SETTING_UINT64,
+	/** one of the words: an enum */
+	SETTING_WORD,
+	/** an IPv4 address: struct in_addr */
+	SETTING_IPV4,
+	/** an IPv6 address: struct in6_addr */
+	SETTING_IPV6,
+	/** a list of strings: char ** and, at count_offset, its size_t count */
+	SETTING_LIST,
+};
 
+/** A word a SETTING_WORD accepts, and the enum value it stands for. */
+struct setting_word {
+	const char *word;
+	int value;
+};
+
+/** One row of the table. */
 struct setting {
 	/** dotted key */
 	const char *key;
-	/** parser of its value */
-	setting_parser parse;
+	/** what the value is */
+	enum setting_type type;
+	/** where it goes: offsetof in struct dnsf_settings */
+	size_t offset;
+	/** SETTING_UINT32, SETTING_UINT64: the range accepted */
+	double min, max;
+	/** SETTING_BOOL, SETTING_UINT*, SETTING_WORD: the value when not given */
+	uint64_t initial;
+	/** SETTING_WORD: the words accepted, ending with { NULL } */
+	const struct setting_word *words;
+	/** SETTING_LIST: offsetof the count */
+	size_t count_offset;
+	/** required: what the key names, for the message when it is missing */
+	const char *required;
 };
 
-static int whole_number(const struct setting *setting, const cJSON *value, double min, double max,
-			uint64_t *out, struct dnsf_errors *errors);
+/* offsetof a member of struct dnsf_settings; a compile error unless the
+ * member has type T, so a row cannot store a value of the wrong size */
+#define FIELD(member, T)                                                                           \
+	(offsetof(struct dnsf_settings, member) +                                                  \
+	 0 * sizeof(_Generic(((struct dnsf_settings *)0)->member, T : 1)))
 
-/* A path setting, relative to the settings file's directory. */
-static void parse_path(const struct setting *setting, const cJSON *value,
-		       const struct dnsf_settings *settings, char **out, struct dnsf_errors *errors)
+#define AS_PATH(member) .type = SETTING_PATH, .offset = FIELD(member, char *)
+#define AS_BOOL(member) .type = SETTING_BOOL, .offset = FIELD(member, int)
+#define AS_UINT32(member) .type = SETTING_UINT32, .offset = FIELD(member, uint32_t)
+#define AS_UINT64(member) .type = SETTING_UINT64, .offset = FIELD(member, uint64_t)
+#define AS_WORD(member, T) .type = SETTING_WORD, .offset = FIELD(member, T)
+#define AS_IPV4(member) .type = SETTING_IPV4, .offset = FIELD(member, struct in_addr)
+#define AS_IPV6(member) .type = SETTING_IPV6, .offset = FIELD(member, struct in6_addr)
+#define AS_LIST(member, count)                                                                     \
+	.type = SETTING_LIST, .offset = FIELD(member, char **), .count_offset = FIELD(count, size_t)
+
+/* a word's value is stored through an int */
+_Static_assert(sizeof(enum dnsf_other_types) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum dnsf_mode) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum dnsf_client_ip) == sizeof(int), "enum stored as int");
+
+static const struct setting_word other_types_words[] = {
+	{ "nodata", DNSF_OTHER_NODATA },
+	{ "nxdomain", DNSF_OTHER_NXDOMAIN },
+	{ "pass", DNSF_OTHER_PASS },
+	{ NULL, 0 },
+};
+
+static const struct setting_word mode_words[] = {
+	{ "enforce", DNSF_MODE_ENFORCE },
+	{ "monitor", DNSF_MODE_MONITOR },
+	{ NULL, 0 },
+};
+
+static const struct setting_word client_ip_words[] = {
+	{ "full", DNSF_CLIENT_IP_FULL },
+	{ "truncate", DNSF_CLIENT_IP_TRUNCATE },
+	{ "none", DNSF_CLIENT_IP_NONE },
+	{ NULL, 0 },
+};
+
+/* Every key (README's settings table documents them). The sinkhole
+ * addresses default to 0.0.0.0 and ::, the zeroed addresses. */
+static const struct setting settings_table[] = {
+	{ "feed", AS_PATH(feed), .required = "the path of the feed file" },
+	{ "sinkhole.a", AS_IPV4(sinkhole_a) },
+	{ "sinkhole.aaaa", AS_IPV6(sinkhole_aaaa) },
+	{ "ttl", AS_UINT32(ttl), .min = 0, .max = 604800, .initial = 60 },
+	{ "other-types", AS_WORD(other_types, enum dnsf_other_types), .words = other_types_words,
+	  .initial = DNSF_OTHER_NODATA },
+	{ "mode", AS_WORD(mode, enum dnsf_mode), .words = mode_words,
+	  .initial = DNSF_MODE_ENFORCE },
+	{ "ede", AS_BOOL(ede), .initial = 1 },
+	{ "match-cname", AS_BOOL(match_cname), .initial = 1 },
+	{ "optout.networks", AS_LIST(optout_networks, optout_network_count) },
+	{ "optout.file", AS_PATH(optout_file) },
+	{ "watch-interval", AS_UINT32(watch_interval), .min = 0, .max = 86400, .initial = 5 },
+	{ "log.path", AS_PATH(log_path) },
+	{ "log.client-ip", AS_WORD(log_client_ip, enum dnsf_client_ip), .words = client_ip_words,
+	  .initial = DNSF_CLIENT_IP_FULL },
+	{ "stats.path", AS_PATH(stats_path) },
+	{ "stats.interval", AS_UINT32(stats_interval), .min = 1, .max = 86400, .initial = 60 },
+	{ "metrics.path", AS_PATH(metrics_path) },
+	{ "limits.feed-bytes", AS_UINT64(feed_max_bytes), .min = 1024, .max = 4294967296.0,
+	  .initial = DNSF_FEED_MAX_BYTES_DEFAULT },
+	{ "limits.feed-entries", AS_UINT64(feed_max_entries), .min = 1, .max = 100000000,
+	  .initial = DNSF_FEED_MAX_ENTRIES_DEFAULT },
+	{ "limits.feed-names", AS_UINT64(feed_max_names), .min = 1, .max = 100000000,
+	  .initial = DNSF_FEED_MAX_NAMES_DEFAULT },
+};
+
+#define SETTINGS_COUNT (sizeof(settings_table) / sizeof(settings_table[0]))
+
+/** Longest quoted value in a message, in bytes. */
+#define QUOTED_MAX 80
+
+/*
+ * A JSON value as a message shows it: a string quoted and escaped as JSON
+ * (bytes that are not UTF-8 become '?'), a number, true, false or null, as
+ * written; "an array" or "an object". Cut to QUOTED_MAX bytes with "...".
+ */
+static void quote_value(const cJSON *value, char *out, size_t size)
+{
+	char *printed;
+	size_t length, used = 0;
+
+	if (cJSON_IsArray(value) || cJSON_IsObject(value)) {
+		snprintf(out, size, "%s", cJSON_IsArray(value) ? "an array" : "an object");
+		return;
+	}
+	printed = cJSON_PrintUnformatted(value);
+	if (!printed) {
+		snprintf(out, size, "that");
+		return;
+	}
+	length = strlen(printed);
+	for (size_t i = 0; i < length && used + 4 < size;) {
+		size_t n = dnsf_utf8_char_length(printed + i, length - i);
+		if (i + n > QUOTED_MAX || used + n + 4 >= size) {
+			memcpy(out + used, "...", 3);
+			used += 3;
+			break;
+		}
+		if (n == 0) {
+			out[used++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + used, printed + i, n);
+		used += n;
+		i += n;
+	}
+	out[used] = 0;
+	cJSON_free(printed);
+}
+
+/* "<key>: must be <what>, not <value>" */
+static void bad_value(const char *key, const char *what, const cJSON *value,
+		      struct dnsf_errors *errors)
+{
+	char quoted[QUOTED_MAX + 8];
+
+	quote_value(value, quoted, sizeof(quoted));
+	dnsf_errors_add(errors, "%s: must be %s, not %s", key, what, quoted);
+}
+
+static void *field(struct dnsf_settings *settings, size_t offset)
+{
+	return (char *)settings + offset;
+}
+
+/* ---- one setter a type: check the value, store it, or say why not ---- */
+
+typedef void (*setter)(const struct setting *setting, const cJSON *value,
+		       struct dnsf_settings *settings, struct dnsf_errors *errors);
+
+static void set_path(const struct setting *setting, const cJSON *value,
+		     struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
 	const char *path = cJSON_GetStringValue(value);
+	char **out = field(settings, setting->offset);
+
 	if (!path || !path[0]) {
-		dnsf_errors_add(errors, "%s: must be a non-empty path", setting->key);
+		bad_value(setting->key, "a non-empty path", value, errors);
 		return;
 	}
 	free(*out);
@@ -51,236 +225,174 @@ static void parse_path(const struct setting *setting, const cJSON *value,
 			*out = NULL;
 	}
 	if (!*out)
-		dnsf_errors_add(errors, "%s: out of memory", setting->key);
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory", setting->key);
 }
 
-static void parse_feed(const struct setting *setting, const cJSON *value,
-		       struct dnsf_settings *settings, struct dnsf_errors *errors)
+static void set_bool(const struct setting *setting, const cJSON *value,
+		     struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	parse_path(setting, value, settings, &settings->feed, errors);
-}
-
-static void parse_optout_file(const struct setting *setting, const cJSON *value,
-			      struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	parse_path(setting, value, settings, &settings->optout_file, errors);
-}
-
-static void parse_log_path(const struct setting *setting, const cJSON *value,
-			   struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	parse_path(setting, value, settings, &settings->log_path, errors);
-}
-
-static void parse_stats_path(const struct setting *setting, const cJSON *value,
-			     struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	parse_path(setting, value, settings, &settings->stats_path, errors);
-}
-
-static void parse_metrics_path(const struct setting *setting, const cJSON *value,
-			       struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	parse_path(setting, value, settings, &settings->metrics_path, errors);
-}
-
-/* A list of strings; each is checked later by the opt-out builder. */
-static void parse_optout_networks(const struct setting *setting, const cJSON *value,
-				  struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	const cJSON *item;
-	size_t count = 0;
-
-	if (!cJSON_IsArray(value)) {
-		dnsf_errors_add(errors, "%s: must be a list of networks (CIDR strings)",
-				setting->key);
+	if (!cJSON_IsBool(value)) {
+		bad_value(setting->key, "true or false", value, errors);
 		return;
 	}
-	settings->optout_networks = calloc((size_t)cJSON_GetArraySize(value) + 1, sizeof(char *));
-	if (!settings->optout_networks) {
-		dnsf_errors_add(errors, "%s: out of memory", setting->key);
-		return;
-	}
-	cJSON_ArrayForEach(item, value)
-	{
-		const char *text = cJSON_GetStringValue(item);
-		if (!text) {
-			dnsf_errors_add(errors, "%s[%zu]: must be a string", setting->key, count);
-			text = "";
-		}
-		settings->optout_networks[count] = strdup(text);
-		if (!settings->optout_networks[count])
-			dnsf_errors_add(errors, "%s: out of memory", setting->key);
-		count++;
-	}
-	settings->optout_network_count = count;
+	*(int *)field(settings, setting->offset) = cJSON_IsTrue(value);
 }
 
-static void parse_watch_interval(const struct setting *setting, const cJSON *value,
-				 struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	uint64_t seconds;
-	if (whole_number(setting, value, 0, 86400, &seconds, errors))
-		settings->watch_interval = (uint32_t)seconds;
-}
-
-static void parse_stats_interval(const struct setting *setting, const cJSON *value,
-				 struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	uint64_t seconds;
-	if (whole_number(setting, value, 1, 86400, &seconds, errors))
-		settings->stats_interval = (uint32_t)seconds;
-}
-
-static void parse_sinkhole_a(const struct setting *setting, const cJSON *value,
-			     struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	const char *text = cJSON_GetStringValue(value);
-	if (!text || inet_pton(AF_INET, text, &settings->sinkhole_a) != 1)
-		dnsf_errors_add(errors, "%s: must be an IPv4 address string, not %s", setting->key,
-				text ? text : "that");
-}
-
-static void parse_sinkhole_aaaa(const struct setting *setting, const cJSON *value,
-				struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	const char *text = cJSON_GetStringValue(value);
-	if (!text || inet_pton(AF_INET6, text, &settings->sinkhole_aaaa) != 1)
-		dnsf_errors_add(errors, "%s: must be an IPv6 address string, not %s", setting->key,
-				text ? text : "that");
-}
-
-/* A whole number in [min, max]. */
-static int whole_number(const struct setting *setting, const cJSON *value, double min, double max,
-			uint64_t *out, struct dnsf_errors *errors)
+/* A whole number in the setting's range, or 0 with the error said. */
+static int whole_number(const struct setting *setting, const cJSON *value, uint64_t *out,
+			struct dnsf_errors *errors)
 {
 	double number = cJSON_GetNumberValue(value);
-	if (!cJSON_IsNumber(value) || !(number >= min && number <= max) ||
+	char what[80];
+
+	if (!cJSON_IsNumber(value) || !(number >= setting->min && number <= setting->max) ||
 	    number != (double)(int64_t)number) {
-		dnsf_errors_add(errors, "%s: must be a whole number from %.0f to %.0f",
-				setting->key, min, max);
+		snprintf(what, sizeof(what), "a whole number from %.0f to %.0f", setting->min,
+			 setting->max);
+		bad_value(setting->key, what, value, errors);
 		return 0;
 	}
 	*out = (uint64_t)number;
 	return 1;
 }
 
-static void parse_ttl(const struct setting *setting, const cJSON *value,
-		      struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	uint64_t ttl;
-	if (whole_number(setting, value, 0, 604800, &ttl, errors))
-		settings->ttl = (uint32_t)ttl;
-}
-
-static void parse_other_types(const struct setting *setting, const cJSON *value,
-			      struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	const char *text = cJSON_GetStringValue(value);
-	if (text && strcmp(text, "nodata") == 0)
-		settings->other_types = DNSF_OTHER_NODATA;
-	else if (text && strcmp(text, "nxdomain") == 0)
-		settings->other_types = DNSF_OTHER_NXDOMAIN;
-	else if (text && strcmp(text, "pass") == 0)
-		settings->other_types = DNSF_OTHER_PASS;
-	else
-		dnsf_errors_add(errors, "%s: must be \"nodata\", \"nxdomain\" or \"pass\"",
-				setting->key);
-}
-
-static void parse_mode(const struct setting *setting, const cJSON *value,
+static void set_uint32(const struct setting *setting, const cJSON *value,
 		       struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	const char *text = cJSON_GetStringValue(value);
-	if (text && strcmp(text, "enforce") == 0)
-		settings->mode = DNSF_MODE_ENFORCE;
-	else if (text && strcmp(text, "monitor") == 0)
-		settings->mode = DNSF_MODE_MONITOR;
-	else
-		dnsf_errors_add(errors, "%s: must be \"enforce\" or \"monitor\"", setting->key);
+	uint64_t number;
+
+	if (whole_number(setting, value, &number, errors))
+		*(uint32_t *)field(settings, setting->offset) = (uint32_t)number;
 }
 
-static void parse_log_client_ip(const struct setting *setting, const cJSON *value,
-				struct dnsf_settings *settings, struct dnsf_errors *errors)
+static void set_uint64(const struct setting *setting, const cJSON *value,
+		       struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	const char *text = cJSON_GetStringValue(value);
-	if (text && strcmp(text, "full") == 0)
-		settings->log_client_ip = DNSF_CLIENT_IP_FULL;
-	else if (text && strcmp(text, "truncate") == 0)
-		settings->log_client_ip = DNSF_CLIENT_IP_TRUNCATE;
-	else if (text && strcmp(text, "none") == 0)
-		settings->log_client_ip = DNSF_CLIENT_IP_NONE;
-	else
-		dnsf_errors_add(errors, "%s: must be \"full\", \"truncate\" or \"none\"",
-				setting->key);
+	uint64_t number;
+
+	if (whole_number(setting, value, &number, errors))
+		*(uint64_t *)field(settings, setting->offset) = number;
 }
 
-static int parse_bool(const struct setting *setting, const cJSON *value, int *out,
-		      struct dnsf_errors *errors)
+static void set_word(const struct setting *setting, const cJSON *value,
+		     struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	if (!cJSON_IsBool(value)) {
-		dnsf_errors_add(errors, "%s: must be true or false", setting->key);
-		return 0;
+	const char *text = cJSON_GetStringValue(value);
+	char what[200] = "";
+	size_t used = 0, count = 0;
+
+	for (const struct setting_word *word = setting->words; word->word; word++) {
+		if (text && strcmp(text, word->word) == 0) {
+			*(int *)field(settings, setting->offset) = word->value;
+			return;
+		}
+		count++;
 	}
-	*out = cJSON_IsTrue(value);
-	return 1;
+	/* "a", "b" or "c" */
+	for (size_t i = 0; i < count && used < sizeof(what); i++)
+		used += (size_t)snprintf(what + used, sizeof(what) - used, "%s\"%s\"",
+					 i == 0           ? ""
+					 : i + 1 == count ? " or "
+							  : ", ",
+					 setting->words[i].word);
+	bad_value(setting->key, what, value, errors);
 }
 
-static void parse_ede(const struct setting *setting, const cJSON *value,
-		      struct dnsf_settings *settings, struct dnsf_errors *errors)
+static void set_ipv4(const struct setting *setting, const cJSON *value,
+		     struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	parse_bool(setting, value, &settings->ede, errors);
+	const char *text = cJSON_GetStringValue(value);
+
+	if (!text || inet_pton(AF_INET, text, field(settings, setting->offset)) != 1)
+		bad_value(setting->key, "an IPv4 address string", value, errors);
 }
 
-static void parse_match_cname(const struct setting *setting, const cJSON *value,
-			      struct dnsf_settings *settings, struct dnsf_errors *errors)
+static void set_ipv6(const struct setting *setting, const cJSON *value,
+		     struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	parse_bool(setting, value, &settings->match_cname, errors);
+	const char *text = cJSON_GetStringValue(value);
+
+	if (!text || inet_pton(AF_INET6, text, field(settings, setting->offset)) != 1)
+		bad_value(setting->key, "an IPv6 address string", value, errors);
 }
 
-static void parse_max_bytes(const struct setting *setting, const cJSON *value,
-			    struct dnsf_settings *settings, struct dnsf_errors *errors)
+static void free_list(char **list, size_t count)
 {
-	whole_number(setting, value, 1024, 4294967296.0, &settings->feed_max_bytes, errors);
+	for (size_t i = 0; list && i < count; i++)
+		free(list[i]);
+	free(list);
 }
 
-static void parse_max_entries(const struct setting *setting, const cJSON *value,
-			      struct dnsf_settings *settings, struct dnsf_errors *errors)
+/* A list of strings; for optout.networks each is checked later, by the
+ * opt-out builder. */
+static void set_list(const struct setting *setting, const cJSON *value,
+		     struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	whole_number(setting, value, 1, 100000000, &settings->feed_max_entries, errors);
+	char ***list = field(settings, setting->offset);
+	size_t *count = field(settings, setting->count_offset);
+	const cJSON *item;
+
+	if (!cJSON_IsArray(value)) {
+		bad_value(setting->key, "a list of networks (CIDR strings)", value, errors);
+		return;
+	}
+	free_list(*list, *count); /* given twice: the last one counts */
+	*count = 0;
+	*list = calloc((size_t)cJSON_GetArraySize(value) + 1, sizeof(char *));
+	if (!*list) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory", setting->key);
+		return;
+	}
+	cJSON_ArrayForEach(item, value)
+	{
+		const char *text = cJSON_GetStringValue(item);
+		if (!text) {
+			char key[300];
+			snprintf(key, sizeof(key), "%s[%zu]", setting->key, *count);
+			bad_value(key, "a string", item, errors);
+			text = "";
+		}
+		(*list)[*count] = strdup(text);
+		if (!(*list)[*count])
+			dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory",
+					     setting->key);
+		(*count)++;
+	}
 }
 
-static void parse_max_names(const struct setting *setting, const cJSON *value,
-			    struct dnsf_settings *settings, struct dnsf_errors *errors)
-{
-	whole_number(setting, value, 1, 100000000, &settings->feed_max_names, errors);
-}
-
-static const struct setting settings_table[] = {
-	{ "feed", parse_feed },
-	{ "sinkhole.a", parse_sinkhole_a },
-	{ "sinkhole.aaaa", parse_sinkhole_aaaa },
-	{ "ttl", parse_ttl },
-	{ "other-types", parse_other_types },
-	{ "mode", parse_mode },
-	{ "ede", parse_ede },
-	{ "match-cname", parse_match_cname },
-	{ "optout.networks", parse_optout_networks },
-	{ "optout.file", parse_optout_file },
-	{ "watch-interval", parse_watch_interval },
-	{ "log.path", parse_log_path },
-	{ "log.client-ip", parse_log_client_ip },
-	{ "stats.path", parse_stats_path },
-	{ "stats.interval", parse_stats_interval },
-	{ "metrics.path", parse_metrics_path },
-	{ "limits.feed-bytes", parse_max_bytes },
-	{ "limits.feed-entries", parse_max_entries },
-	{ "limits.feed-names", parse_max_names },
+static const setter setters[] = {
+	[SETTING_PATH] = set_path,     [SETTING_BOOL] = set_bool, [SETTING_UINT32] = set_uint32,
+	[SETTING_UINT64] = set_uint64, [SETTING_WORD] = set_word, [SETTING_IPV4] = set_ipv4,
+	[SETTING_IPV6] = set_ipv6,     [SETTING_LIST] = set_list,
 };
+
+/* The defaults: the rows' initial values; everything else is zero. */
+static void set_defaults(struct dnsf_settings *settings)
+{
+	memset(settings, 0, sizeof(*settings));
+	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+		const struct setting *setting = &settings_table[i];
+		void *out = field(settings, setting->offset);
+		switch (setting->type) {
+		case SETTING_BOOL:
+		case SETTING_WORD:
+			*(int *)out = (int)setting->initial;
+			break;
+		case SETTING_UINT32:
+			*(uint32_t *)out = (uint32_t)setting->initial;
+			break;
+		case SETTING_UINT64:
+			*(uint64_t *)out = setting->initial;
+			break;
+		default:
+			break;
+		}
+	}
+}
 
 static const struct setting *find_setting(const char *key)
 {
-	for (size_t i = 0; i < sizeof(settings_table) / sizeof(settings_table[0]); i++)
+	for (size_t i = 0; i < SETTINGS_COUNT; i++)
 		if (strcmp(settings_table[i].key, key) == 0)
 			return &settings_table[i];
 	return NULL;
@@ -290,7 +402,7 @@ static const struct setting *find_setting(const char *key)
 static int is_group(const char *prefix)
 {
 	size_t length = strlen(prefix);
-	for (size_t i = 0; i < sizeof(settings_table) / sizeof(settings_table[0]); i++)
+	for (size_t i = 0; i < SETTINGS_COUNT; i++)
 		if (strncmp(settings_table[i].key, prefix, length) == 0 &&
 		    settings_table[i].key[length] == '.')
 			return 1;
@@ -311,7 +423,7 @@ static void parse_object(const cJSON *object, const char *prefix, struct dnsf_se
 			if (seen[slot])
 				dnsf_errors_add(errors, "%s: given twice", key);
 			seen[slot] = 1;
-			setting->parse(setting, item, settings, errors);
+			setters[setting->type](setting, item, settings, errors);
 		} else if (cJSON_IsObject(item) && is_group(key)) {
 			parse_object(item, key, settings, errors, seen);
 		} else {
@@ -323,24 +435,15 @@ static void parse_object(const cJSON *object, const char *prefix, struct dnsf_se
 int dnsf_settings_parse(const char *text, size_t length, const char *source,
 			struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
-	unsigned char seen[sizeof(settings_table) / sizeof(settings_table[0])] = { 0 };
+	unsigned char seen[SETTINGS_COUNT] = { 0 };
 	size_t errors_before = errors->count;
 	const char *parse_end = NULL;
 	cJSON *root;
 
-	memset(settings, 0, sizeof(*settings));
-	settings->ttl = 60;
-	settings->ede = 1;
-	settings->match_cname = 1;
-	settings->watch_interval = 5;
-	settings->stats_interval = 60;
-	settings->feed_max_bytes = DNSF_FEED_MAX_BYTES_DEFAULT;
-	settings->feed_max_entries = DNSF_FEED_MAX_ENTRIES_DEFAULT;
-	settings->feed_max_names = DNSF_FEED_MAX_NAMES_DEFAULT;
-	/* sinkhole defaults 0.0.0.0 and :: are the zeroed addresses */
+	set_defaults(settings);
 	settings->source = strdup(source);
 	if (!settings->source) {
-		dnsf_errors_add(errors, "out of memory");
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
 		return 0;
 	}
 	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
@@ -351,13 +454,16 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 		dnsf_errors_add(errors, "JSON syntax error at line %zu", line);
 		return 0;
 	}
-	if (!cJSON_IsObject(root))
+	if (!cJSON_IsObject(root)) {
 		dnsf_errors_add(errors, "settings must be a JSON object");
-	else
+	} else {
 		parse_object(root, "", settings, errors, seen);
+		for (size_t i = 0; i < SETTINGS_COUNT; i++)
+			if (settings_table[i].required && !seen[i])
+				dnsf_errors_add(errors, "%s: missing (%s)", settings_table[i].key,
+						settings_table[i].required);
+	}
 	cJSON_Delete(root);
-	if (!settings->feed && errors->count == errors_before)
-		dnsf_errors_add(errors, "feed: missing (the path of the feed file)");
 	return errors->count == errors_before;
 }
 
@@ -379,13 +485,13 @@ int dnsf_settings_load(const char *path, struct dnsf_settings *settings, struct 
 void dnsf_settings_free(struct dnsf_settings *settings)
 {
 	free(settings->source);
-	free(settings->feed);
-	free(settings->optout_file);
-	free(settings->log_path);
-	free(settings->stats_path);
-	free(settings->metrics_path);
-	for (size_t i = 0; i < settings->optout_network_count; i++)
-		free(settings->optout_networks[i]);
-	free(settings->optout_networks);
+	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+		const struct setting *setting = &settings_table[i];
+		if (setting->type == SETTING_PATH)
+			free(*(char **)field(settings, setting->offset));
+		else if (setting->type == SETTING_LIST)
+			free_list(*(char ***)field(settings, setting->offset),
+				  *(size_t *)field(settings, setting->count_offset));
+	}
 	memset(settings, 0, sizeof(*settings));
 }
