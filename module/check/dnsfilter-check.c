@@ -6,7 +6,13 @@
  *   dnsfilter-check FEED --lookup NAME [--at TIME]
  *   dnsfilter-check --config FILE           validate settings (and its feed)
  *
- * Exit status: 0 valid, 1 invalid, 2 usage or I/O error.
+ * The summary or the lookup goes to stdout as text, or with --json as one
+ * JSON object; --print serial prints only the feed's serial, for scripts.
+ * Errors go to stderr in every case.
+ *
+ * Exit status: 0 valid, 1 invalid, 2 usage or I/O error (an error of kind
+ * DNSF_ERROR_IO: a file that cannot be opened or read, or is not a
+ * regular file).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,16 +26,32 @@
 #include "dnsfilter/feed.h"
 #include "dnsfilter/settings.h"
 #include "dnsfilter/timeparse.h"
+#include "dnsfilter/utf8.h"
 
 enum { EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
+/** What goes to stdout. */
+enum output {
+	/** the summary or the lookup as text */
+	OUTPUT_TEXT,
+	/** the same as one JSON object */
+	OUTPUT_JSON,
+	/** only the feed's serial (nothing when it has none) */
+	OUTPUT_SERIAL,
+};
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: dnsfilter-check FEED [--lookup NAME [--at TIME]]\n"
-		     "       dnsfilter-check --config SETTINGS [--lookup NAME [--at TIME]]\n"
-		     "Validates a dnsfilter-feed/1 feed or a dnsfilter.json settings file.\n"
-		     "TIME is YYYY-MM-DD (UTC) or an RFC 3339 timestamp; default now.\n"
-		     "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n");
+	fprintf(
+	    out,
+	    "usage: dnsfilter-check FEED [--lookup NAME [--at TIME]] [--json | --print serial]\n"
+	    "       dnsfilter-check --config SETTINGS [--lookup NAME [--at TIME]]\n"
+	    "                       [--json | --print serial]\n"
+	    "Validates a dnsfilter-feed/1 feed or a dnsfilter.json settings file.\n"
+	    "TIME is YYYY-MM-DD (UTC) or an RFC 3339 timestamp; default now.\n"
+	    "--json prints the summary (or the lookup) as one JSON object; --print serial\n"
+	    "prints only the feed's serial (nothing when it has none).\n"
+	    "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n");
 }
 
 static void print_errors(const char *what, const struct dnsf_errors *errors)
@@ -41,18 +63,126 @@ static void print_errors(const char *what, const struct dnsf_errors *errors)
 			errors->count - errors->count_kept);
 }
 
-/* An I/O problem (cannot open) is exit 2; anything else found is exit 1. */
-static int is_io_error(const struct dnsf_errors *errors)
+/* A file that could not be read is exit 2; anything else found is exit 1. */
+static int failure_status(const struct dnsf_errors *errors)
 {
-	return errors->count == 1 && (strncmp(errors->messages[0], "cannot open", 11) == 0 ||
-				      strncmp(errors->messages[0], "read error", 10) == 0 ||
-				      strncmp(errors->messages[0], "not a regular file", 18) == 0);
+	return dnsf_errors_count_kind(errors, DNSF_ERROR_IO) ? EXIT_USAGE : EXIT_INVALID;
 }
 
-static void print_summary(const char *path, const struct dnsf_index *index, int64_t now)
+/* ---- JSON on stdout ---- */
+
+/* A string, escaped; a byte that is not UTF-8 (a path may hold one) is
+ * U+FFFD, so the output is always valid JSON. */
+static void json_string(const char *text)
+{
+	size_t length = strlen(text);
+
+	putchar('"');
+	for (size_t i = 0; i < length;) {
+		unsigned char c = (unsigned char)text[i];
+		size_t n = dnsf_utf8_char_length(text + i, length - i);
+		if (n == 0) {
+			fputs("\\ufffd", stdout);
+			i++;
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			fwrite(text + i, 1, n, stdout);
+		i += n;
+	}
+	putchar('"');
+}
+
+/** An object being written: fields so far. */
+struct json_object {
+	size_t fields;
+};
+
+static void json_key(struct json_object *object, const char *key)
+{
+	putchar(object->fields++ ? ',' : '{');
+	json_string(key);
+	putchar(':');
+}
+
+static void json_end(struct json_object *object)
+{
+	if (!object->fields)
+		putchar('{');
+	putchar('}');
+}
+
+static void json_field_string(struct json_object *object, const char *key, const char *value)
+{
+	json_key(object, key);
+	if (value)
+		json_string(value);
+	else
+		fputs("null", stdout);
+}
+
+static void json_field_number(struct json_object *object, const char *key, unsigned long long value)
+{
+	json_key(object, key);
+	printf("%llu", value);
+}
+
+static void json_field_bool(struct json_object *object, const char *key, int value)
+{
+	json_key(object, key);
+	fputs(value ? "true" : "false", stdout);
+}
+
+/* "valid": false and the errors, each with its kind. */
+static void json_errors(struct json_object *object, const struct dnsf_errors *errors)
+{
+	json_field_bool(object, "valid", 0);
+	json_field_number(object, "error_count", errors->count);
+	json_key(object, "errors");
+	putchar('[');
+	for (size_t i = 0; i < errors->count_kept; i++) {
+		struct json_object error = { 0 };
+		if (i > 0)
+			putchar(',');
+		json_field_string(&error, "kind", dnsf_error_kind_name(errors->kinds[i]));
+		json_field_string(&error, "message", errors->messages[i]);
+		json_end(&error);
+	}
+	putchar(']');
+}
+
+/* ---- what is checked ---- */
+
+/** One run: the arguments and what was found. */
+struct check {
+	/** the feed file, the settings file (or NULL) */
+	const char *feed, *config;
+	/** the name to look up, or NULL */
+	const char *name;
+	/** its key */
+	struct dnsf_key key;
+	/** the time entries are judged at */
+	int64_t now;
+	/** stdout's format */
+	enum output output;
+	/** JSON: the object on stdout, begun before the feed is read */
+	struct json_object json;
+	/** prefixes of the opt-out set, when the settings name one */
+	size_t optout_prefixes;
+	/** 1 when the settings name an opt-out set */
+	int has_optout;
+};
+
+/* The feed summary: the entries by action and by behaviour, the names. */
+static void print_summary(struct check *check, const struct dnsf_index *index)
 {
 	size_t block = 0, monitor = 0, active = 0;
 	struct dnsf_index_info info;
+	struct json_object behaviors = { 0 };
 	char when[32];
 
 	dnsf_index_info(index, &info);
@@ -62,22 +192,44 @@ static void print_summary(const char *path, const struct dnsf_index *index, int6
 			monitor++;
 		else
 			block++;
-		if (entry->start <= now && now < entry->end)
+		if (entry->start <= check->now && check->now < entry->end)
 			active++;
 	}
-	dnsf_format_time(now, when);
-	printf("%s: valid %s feed\n", path, DNSF_FEED_FORMAT);
-	if (info.has_serial)
-		printf("serial: %llu\n", (unsigned long long)info.serial);
-	if (info.generated)
-		printf("generated: %s\n", info.generated);
-	printf("entries: %zu (block %zu, monitor %zu), active at %s: %zu\n", info.entry_count,
-	       block, monitor, when, active);
-	printf("names: %zu (exact %zu, wildcard %zu), allow: %zu\n",
-	       info.exact_count + info.wildcard_count, info.exact_count, info.wildcard_count,
-	       info.allow_count);
+	dnsf_format_time(check->now, when);
+	if (check->output == OUTPUT_JSON) {
+		struct json_object *json = &check->json;
+		json_field_bool(json, "valid", 1);
+		json_field_string(json, "format", DNSF_FEED_FORMAT);
+		json_key(json, "serial");
+		if (info.has_serial)
+			printf("%llu", (unsigned long long)info.serial);
+		else
+			fputs("null", stdout);
+		json_field_string(json, "generated", info.generated);
+		json_field_string(json, "at", when);
+		json_field_number(json, "entries", info.entry_count);
+		json_field_number(json, "entries_block", block);
+		json_field_number(json, "entries_monitor", monitor);
+		json_field_number(json, "entries_active", active);
+		json_field_number(json, "names", info.exact_count + info.wildcard_count);
+		json_field_number(json, "names_exact", info.exact_count);
+		json_field_number(json, "names_wildcard", info.wildcard_count);
+		json_field_number(json, "allow", info.allow_count);
+		json_key(json, "behaviors");
+	} else {
+		printf("%s: valid %s feed\n", check->feed, DNSF_FEED_FORMAT);
+		if (info.has_serial)
+			printf("serial: %llu\n", (unsigned long long)info.serial);
+		if (info.generated)
+			printf("generated: %s\n", info.generated);
+		printf("entries: %zu (block %zu, monitor %zu), active at %s: %zu\n",
+		       info.entry_count, block, monitor, when, active);
+		printf("names: %zu (exact %zu, wildcard %zu), allow: %zu\n",
+		       info.exact_count + info.wildcard_count, info.exact_count,
+		       info.wildcard_count, info.allow_count);
+		printf("behaviors:");
+	}
 	/* behaviours, in order of first appearance */
-	printf("behaviors:");
 	for (size_t i = 0; i < info.entry_count; i++) {
 		const char *behavior = dnsf_index_entry(index, i)->behavior;
 		size_t count = 0, seen = 0;
@@ -87,129 +239,215 @@ static void print_summary(const char *path, const struct dnsf_index *index, int6
 			continue;
 		for (size_t j = i; j < info.entry_count; j++)
 			count += strcmp(dnsf_index_entry(index, j)->behavior, behavior) == 0;
-		printf(" %s=%zu", behavior[0] ? behavior : "(none)", count);
+		if (check->output == OUTPUT_JSON)
+			json_field_number(&behaviors, behavior, count);
+		else
+			printf(" %s=%zu", behavior[0] ? behavior : "(none)", count);
 	}
-	printf("\nindex: %zu bytes\n", info.memory_bytes);
+	if (check->output == OUTPUT_JSON) {
+		json_end(&behaviors);
+		json_field_number(&check->json, "index_bytes", info.memory_bytes);
+	} else {
+		printf("\nindex: %zu bytes\n", info.memory_bytes);
+	}
 }
 
 /* The opt-out networks of the settings (list and file), as the module
  * builds them. */
-static int check_optout(const struct dnsf_settings *settings, struct dnsf_errors *errors)
+static int check_optout(struct check *check, const struct dnsf_settings *settings,
+			struct dnsf_errors *errors)
 {
 	struct dnsf_cidr_set *set;
 
 	if (!dnsf_optout_build(settings, &set, errors))
 		return 0;
-	if (set)
-		printf("opt-out: %zu prefixes\n", dnsf_cidr_set_prefix_count(set));
+	if (set) {
+		check->has_optout = 1;
+		check->optout_prefixes = dnsf_cidr_set_prefix_count(set);
+	}
 	dnsf_cidr_set_free(set);
 	return 1;
 }
 
-static int lookup(const struct dnsf_index *index, const char *name, int64_t now)
+/* What the feed decides for the name, with the entry and the listed name. */
+static void lookup(struct check *check, const struct dnsf_index *index)
 {
-	uint8_t wire[DNSF_WIRE_MAX];
-	size_t wire_length;
-	struct dnsf_key key;
 	struct dnsf_decision decision;
-	char text[DNSF_KEY_MAX * 4 + 2], matched[DNSF_KEY_MAX * 4 + 2];
+	char text[DNSF_KEY_MAX * 4 + 2], matched[DNSF_KEY_MAX * 4 + 4] = "", when[32];
 
-	if (!dnsf_wire_from_text(name, wire, &wire_length) ||
-	    !dnsf_key_from_wire(wire, wire_length, &key)) {
-		fprintf(stderr, "dnsfilter-check: not a domain name: %s\n", name);
-		return EXIT_USAGE;
+	dnsf_index_decide(index, &check->key, check->now, &decision);
+	dnsf_key_to_text(&check->key, text, sizeof(text));
+	if (decision.verdict != DNSF_VERDICT_NONE) {
+		struct dnsf_key listed = check->key;
+		size_t used = decision.wildcard ? 2 : 0;
+		listed.length = decision.match_length;
+		memcpy(matched, "*.", used);
+		dnsf_key_to_text(&listed, matched + used, sizeof(matched) - used);
 	}
-	dnsf_index_decide(index, &key, now, &decision);
-	dnsf_key_to_text(&key, text, sizeof(text));
+	if (check->output == OUTPUT_JSON) {
+		struct json_object *json = &check->json, entry = { 0 };
+		dnsf_format_time(check->now, when);
+		json_field_bool(json, "valid", 1);
+		json_field_string(json, "name", text);
+		json_field_string(json, "at", when);
+		json_field_string(json, "verdict", dnsf_verdict_name(decision.verdict));
+		json_key(json, "entry");
+		if (decision.entry) {
+			json_field_string(&entry, "id", decision.entry->id);
+			json_field_string(&entry, "behavior", decision.entry->behavior);
+			json_end(&entry);
+		} else {
+			fputs("null", stdout);
+		}
+		json_field_string(json, "matched", matched[0] ? matched : NULL);
+		json_field_bool(json, "wildcard", decision.wildcard);
+		return;
+	}
 	printf("%s: %s", text, dnsf_verdict_name(decision.verdict));
 	if (decision.verdict != DNSF_VERDICT_NONE) {
-		struct dnsf_key listed = key;
-		listed.length = decision.match_length;
-		dnsf_key_to_text(&listed, matched, sizeof(matched));
 		if (decision.entry)
 			printf(" by entry %s (%s)", decision.entry->id, decision.entry->behavior);
-		printf(", matched %s%s", decision.wildcard ? "*." : "", matched);
+		printf(", matched %s", matched);
 		if (decision.verdict == DNSF_VERDICT_ALLOW)
 			printf(" in the allow list");
 	}
 	printf("\n");
-	return EXIT_VALID;
+}
+
+/* Read the settings (with --config) and the feed, and say what was found. */
+static int run(struct check *check)
+{
+	struct dnsf_settings settings = { 0 };
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_feed_limits limits, *use_limits = NULL;
+	struct dnsf_index *index = NULL;
+	int status;
+
+	if (check->output == OUTPUT_JSON && check->config)
+		json_field_string(&check->json, "settings", check->config);
+	if (check->config) {
+		if (!dnsf_settings_load(check->config, &settings, &errors) ||
+		    !check_optout(check, &settings, &errors)) {
+			print_errors(check->config, &errors);
+			status = failure_status(&errors);
+			if (check->output == OUTPUT_JSON) {
+				json_field_string(&check->json, "path", settings.feed);
+				json_errors(&check->json, &errors);
+			}
+			goto done;
+		}
+		if (check->output == OUTPUT_TEXT) {
+			if (check->has_optout)
+				printf("opt-out: %zu prefixes\n", check->optout_prefixes);
+			printf("%s: valid settings; feed %s\n", check->config, settings.feed);
+		}
+		check->feed = settings.feed;
+		limits.max_bytes = settings.feed_max_bytes;
+		limits.max_entries = settings.feed_max_entries;
+		limits.max_names = settings.feed_max_names;
+		use_limits = &limits;
+	}
+	if (check->output == OUTPUT_JSON) {
+		json_field_string(&check->json, "path", check->feed);
+		if (check->config) {
+			json_key(&check->json, "optout_prefixes");
+			if (check->has_optout)
+				printf("%zu", check->optout_prefixes);
+			else
+				fputs("null", stdout);
+		}
+	}
+	index = dnsf_index_from_file(check->feed, use_limits, &errors);
+	if (!index) {
+		print_errors(check->feed, &errors);
+		status = failure_status(&errors);
+		if (status == EXIT_INVALID)
+			fprintf(stderr, "%s: invalid feed (%zu errors)\n", check->feed,
+				errors.count);
+		if (check->output == OUTPUT_JSON)
+			json_errors(&check->json, &errors);
+		goto done;
+	}
+	status = EXIT_VALID;
+	if (check->output == OUTPUT_SERIAL) {
+		struct dnsf_index_info info;
+		dnsf_index_info(index, &info);
+		if (info.has_serial)
+			printf("%llu\n", (unsigned long long)info.serial);
+	} else if (check->name) {
+		lookup(check, index);
+	} else {
+		print_summary(check, index);
+	}
+	dnsf_index_free(index);
+done:
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&settings);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
-	const char *feed = NULL, *config = NULL, *name = NULL, *at = NULL;
-	struct dnsf_settings settings = { 0 };
-	struct dnsf_errors errors = { 0 };
-	struct dnsf_feed_limits limits, *use_limits = NULL;
-	struct dnsf_index *index;
-	int64_t now = (int64_t)time(NULL);
-	int status = EXIT_VALID;
+	struct check check = { .now = (int64_t)time(NULL), .output = OUTPUT_TEXT };
+	const char *at = NULL, *print = NULL;
+	int json = 0, status;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return EXIT_VALID;
 		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			config = argv[++i];
+			check.config = argv[++i];
 		} else if (strcmp(argv[i], "--lookup") == 0 && i + 1 < argc) {
-			name = argv[++i];
+			check.name = argv[++i];
 		} else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
 			at = argv[++i];
-		} else if (argv[i][0] != '-' && !feed) {
-			feed = argv[i];
+		} else if (strcmp(argv[i], "--print") == 0 && i + 1 < argc) {
+			print = argv[++i];
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (argv[i][0] != '-' && !check.feed) {
+			check.feed = argv[i];
 		} else {
 			usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if ((!feed && !config) || (feed && config) || (at && !name)) {
+	if ((!check.feed && !check.config) || (check.feed && check.config) || (at && !check.name) ||
+	    (json && print) || (print && check.name)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (at && !dnsf_parse_time(at, 0, &now)) {
+	if (print && strcmp(print, "serial") != 0) {
+		fprintf(stderr,
+			"dnsfilter-check: --print: only \"serial\" can be printed, not %s\n",
+			print);
+		return EXIT_USAGE;
+	}
+	if (check.name) {
+		uint8_t wire[DNSF_WIRE_MAX];
+		size_t wire_length;
+		if (!dnsf_wire_from_text(check.name, wire, &wire_length) ||
+		    !dnsf_key_from_wire(wire, wire_length, &check.key)) {
+			fprintf(stderr, "dnsfilter-check: not a domain name: %s\n", check.name);
+			return EXIT_USAGE;
+		}
+	}
+	if (at && !dnsf_parse_time(at, 0, &check.now)) {
 		fprintf(stderr,
 			"dnsfilter-check: --at: not a date or RFC 3339 "
 			"timestamp: %s\n",
 			at);
 		return EXIT_USAGE;
 	}
-	if (config) {
-		if (!dnsf_settings_load(config, &settings, &errors)) {
-			print_errors(config, &errors);
-			status = is_io_error(&errors) ? EXIT_USAGE : EXIT_INVALID;
-			goto done;
-		}
-		if (!check_optout(&settings, &errors)) {
-			print_errors(config, &errors);
-			status = EXIT_INVALID;
-			goto done;
-		}
-		printf("%s: valid settings; feed %s\n", config, settings.feed);
-		feed = settings.feed;
-		limits.max_bytes = settings.feed_max_bytes;
-		limits.max_entries = settings.feed_max_entries;
-		limits.max_names = settings.feed_max_names;
-		use_limits = &limits;
+	if (json)
+		check.output = OUTPUT_JSON;
+	else if (print)
+		check.output = OUTPUT_SERIAL;
+	status = run(&check);
+	if (check.output == OUTPUT_JSON && check.json.fields) {
+		json_end(&check.json);
+		putchar('\n');
 	}
-	index = dnsf_index_from_file(feed, use_limits, &errors);
-	if (!index) {
-		print_errors(feed, &errors);
-		if (is_io_error(&errors))
-			status = EXIT_USAGE;
-		else {
-			fprintf(stderr, "%s: invalid feed (%zu errors)\n", feed, errors.count);
-			status = EXIT_INVALID;
-		}
-		goto done;
-	}
-	if (name)
-		status = lookup(index, name, now);
-	else
-		print_summary(feed, index, now);
-	dnsf_index_free(index);
-done:
-	dnsf_errors_clear(&errors);
-	dnsf_settings_free(&settings);
 	return status;
 }
