@@ -1,5 +1,6 @@
 /* Reading a whole file: the bytes, and one error of the right kind that
- * names the file and says what is wrong. */
+ * names the file and says what is wrong; the feed, the settings and the
+ * opt-out file all read that way. The array growth helper. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,10 @@
 #include <unistd.h>
 
 #include "dnsfilter/array.h"
+#include "dnsfilter/cidr.h"
+#include "dnsfilter/feed.h"
 #include "dnsfilter/file.h"
+#include "dnsfilter/settings.h"
 #include "unit.h"
 
 static void assert_one_error(struct dnsf_errors *errors, enum dnsf_error_kind kind,
@@ -135,6 +139,45 @@ START_TEST(test_an_unreadable_file_is_an_io_error)
 }
 END_TEST
 
+START_TEST(test_feed_settings_and_optout_file_are_read_the_same_way)
+{
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_settings settings;
+	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(10);
+
+	/* the feed and the settings: the caller prints the path first */
+	ck_assert_ptr_null(dnsf_index_from_file("/tmp", NULL, &errors));
+	assert_one_error(&errors, DNSF_ERROR_IO, "not a regular file (a directory)");
+	ck_assert(!dnsf_settings_load("/tmp", &settings, &errors));
+	assert_one_error(&errors, DNSF_ERROR_IO, "not a regular file (a directory)");
+	dnsf_settings_free(&settings);
+	/* the opt-out file: the message names it */
+	ck_assert(!dnsf_cidr_builder_add_file(builder, "/tmp", &errors));
+	assert_one_error(&errors, DNSF_ERROR_IO, "/tmp: not a regular file (a directory)");
+	dnsf_cidr_builder_free(builder);
+}
+END_TEST
+
+START_TEST(test_a_feed_over_its_limit_is_a_limit_error)
+{
+	char path[] = "/tmp/test_file_XXXXXX";
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_feed_limits limits;
+
+	make_file(path, "{}", 2);
+	dnsf_feed_limits_default(&limits);
+	limits.max_bytes = 1;
+	ck_assert_ptr_null(dnsf_index_from_file(path, &limits, &errors));
+	assert_one_error(&errors, DNSF_ERROR_LIMIT, "2 bytes, more than the limit of 1");
+	/* read, but not a feed: invalid */
+	ck_assert_ptr_null(dnsf_index_from_file(path, NULL, &errors));
+	ck_assert_uint_gt(dnsf_errors_count_kind(&errors, DNSF_ERROR_INVALID), 0);
+	ck_assert_uint_eq(dnsf_errors_count_kind(&errors, DNSF_ERROR_IO), 0);
+	dnsf_errors_clear(&errors);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_array_grows_by_doubling)
 {
 	int *array = NULL;
@@ -168,6 +211,8 @@ int main(void)
 	tcase_add_test(tc, test_a_directory_or_fifo_is_not_a_regular_file);
 	tcase_add_test(tc, test_a_file_over_the_limit_is_refused_before_reading);
 	tcase_add_test(tc, test_an_unreadable_file_is_an_io_error);
+	tcase_add_test(tc, test_feed_settings_and_optout_file_are_read_the_same_way);
+	tcase_add_test(tc, test_a_feed_over_its_limit_is_a_limit_error);
 	tcase_add_test(tc, test_array_grows_by_doubling);
 	suite_add_tcase(suite, tc);
 	return run_suite(suite);

@@ -1,9 +1,11 @@
 /* dnsfilter.json: values, defaults, and errors naming the key. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnsfilter/limits.h"
 #include "dnsfilter/settings.h"
 #include "unit.h"
 
@@ -173,6 +175,169 @@ START_TEST(test_missing_file_is_reported)
 }
 END_TEST
 
+/* The exact message of the one error a text gives. */
+static void assert_only_error(const char *text, const char *message)
+{
+	struct dnsf_settings settings;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!parse(text, &settings, &errors));
+	char *all = dnsf_errors_join(&errors, " | ");
+	ck_assert_msg(errors.count == 1 && strcmp(errors.messages[0], message) == 0,
+		      "expected only \"%s\", got: %s", message, all);
+	ck_assert_int_eq(errors.kinds[0], DNSF_ERROR_INVALID);
+	free(all);
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&settings);
+}
+
+START_TEST(test_errors_quote_the_bad_value)
+{
+	assert_only_error("{\"feed\":\"f\",\"ttl\":-1}",
+			  "ttl: must be a whole number from 0 to 604800, not -1");
+	assert_only_error("{\"feed\":\"f\",\"ttl\":\"60\"}",
+			  "ttl: must be a whole number from 0 to 604800, not \"60\"");
+	assert_only_error("{\"feed\":\"f\",\"watch-interval\":1.5}",
+			  "watch-interval: must be a whole number from 0 to 86400, not 1.5");
+	assert_only_error("{\"feed\":\"f\",\"limits\":{\"feed-bytes\":1023}}",
+			  "limits.feed-bytes: must be a whole number from 1024 to 4294967296, "
+			  "not 1023");
+	assert_only_error("{\"feed\":\"f\",\"sinkhole\":{\"a\":\"300.1.1.1\"}}",
+			  "sinkhole.a: must be an IPv4 address string, not \"300.1.1.1\"");
+	assert_only_error("{\"feed\":\"f\",\"sinkhole.aaaa\":[\"::1\"]}",
+			  "sinkhole.aaaa: must be an IPv6 address string, not an array");
+	assert_only_error("{\"feed\":\"f\",\"mode\":{}}",
+			  "mode: must be \"enforce\" or \"monitor\", not an object");
+	assert_only_error(
+	    "{\"feed\":\"f\",\"other-types\":\"refuse\"}",
+	    "other-types: must be \"nodata\", \"nxdomain\" or \"pass\", not \"refuse\"");
+	assert_only_error("{\"feed\":\"f\",\"ede\":null}", "ede: must be true or false, not null");
+	assert_only_error("{\"feed\":\"f\",\"match-cname\":1}",
+			  "match-cname: must be true or false, not 1");
+	assert_only_error("{\"feed\":false}", "feed: must be a non-empty path, not false");
+	assert_only_error("{\"feed\":\"f\",\"optout\":{\"networks\":\"10.0.0.0/8\"}}",
+			  "optout.networks: must be a list of networks (CIDR strings), "
+			  "not \"10.0.0.0/8\"");
+	assert_only_error("{\"feed\":\"f\",\"optout.networks\":[\"10.0.0.0/8\",true]}",
+			  "optout.networks[1]: must be a string, not true");
+}
+END_TEST
+
+START_TEST(test_quoted_values_are_escaped_and_cut)
+{
+	/* a control character is escaped, a byte that is not UTF-8 is '?',
+	 * and a long value is cut with "..." */
+	assert_only_error("{\"feed\":\"f\",\"mode\":\"a\\u0007\xff\"}",
+			  "mode: must be \"enforce\" or \"monitor\", not \"a\\u0007?\"");
+	char text[400], message[400];
+	snprintf(text, sizeof(text), "{\"feed\":\"f\",\"log.client-ip\":\"%0200d\"}", 0);
+	snprintf(message, sizeof(message),
+		 "log.client-ip: must be \"full\", \"truncate\" or \"none\", not \"%079d...", 0);
+	assert_only_error(text, message);
+}
+END_TEST
+
+START_TEST(test_missing_feed_is_reported_beside_other_errors)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!parse("{\"ttl\":-1}", &s, &errors));
+	ck_assert_uint_eq(errors.count, 2);
+	assert_errors_mention(&errors, "ttl: must be a whole number", NULL);
+	assert_errors_mention(&errors, "feed: missing (the path of the feed file)", NULL);
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_every_default)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	char text[64];
+	ck_assert(parse("{\"feed\":\"f\"}", &s, &errors));
+	ck_assert_str_eq(inet_ntop(AF_INET, &s.sinkhole_a, text, sizeof(text)), "0.0.0.0");
+	ck_assert_str_eq(inet_ntop(AF_INET6, &s.sinkhole_aaaa, text, sizeof(text)), "::");
+	ck_assert_uint_eq(s.ttl, 60);
+	ck_assert_int_eq(s.other_types, DNSF_OTHER_NODATA);
+	ck_assert_int_eq(s.mode, DNSF_MODE_ENFORCE);
+	ck_assert_int_eq(s.ede, 1);
+	ck_assert_int_eq(s.match_cname, 1);
+	ck_assert_ptr_null(s.optout_networks);
+	ck_assert_uint_eq(s.optout_network_count, 0);
+	ck_assert_ptr_null(s.optout_file);
+	ck_assert_uint_eq(s.watch_interval, 5);
+	ck_assert_int_eq(s.log_client_ip, DNSF_CLIENT_IP_FULL);
+	ck_assert_uint_eq(s.stats_interval, 60);
+	ck_assert_uint_eq(s.feed_max_bytes, DNSF_FEED_MAX_BYTES_DEFAULT);
+	ck_assert_uint_eq(s.feed_max_entries, DNSF_FEED_MAX_ENTRIES_DEFAULT);
+	ck_assert_uint_eq(s.feed_max_names, DNSF_FEED_MAX_NAMES_DEFAULT);
+	/* the documented values (README's settings table) */
+	ck_assert_uint_eq(s.feed_max_bytes, 256u << 20);
+	ck_assert_uint_eq(s.feed_max_entries, 1000000);
+	ck_assert_uint_eq(s.feed_max_names, 5000000);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_every_value_is_stored_in_its_field)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(parse("{\"feed\":\"/f\",\"optout\":{\"networks\":[\"10.0.0.0/8\",\"::1/128\"],"
+			"\"file\":\"o.txt\"},\"match-cname\":false,\"watch-interval\":0,"
+			"\"other-types\":\"pass\",\"limits\":{\"feed-bytes\":4294967296,"
+			"\"feed-entries\":7,\"feed-names\":100000000}}",
+			&s, &errors));
+	ck_assert_uint_eq(errors.count, 0);
+	ck_assert_uint_eq(s.optout_network_count, 2);
+	ck_assert_str_eq(s.optout_networks[0], "10.0.0.0/8");
+	ck_assert_str_eq(s.optout_networks[1], "::1/128");
+	ck_assert_str_eq(s.optout_file, "/etc/unbound/o.txt");
+	ck_assert_int_eq(s.match_cname, 0);
+	ck_assert_uint_eq(s.watch_interval, 0);
+	ck_assert_int_eq(s.other_types, DNSF_OTHER_PASS);
+	ck_assert_uint_eq(s.feed_max_bytes, 4294967296u);
+	ck_assert_uint_eq(s.feed_max_entries, 7);
+	ck_assert_uint_eq(s.feed_max_names, 100000000);
+	ck_assert_uint_eq(s.ttl, 60);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_a_list_given_twice_keeps_the_last)
+{
+	/* an error, and no leak of the first list (the ASan run checks) */
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!parse("{\"feed\":\"f\",\"optout.networks\":[\"10.0.0.0/8\",\"10.1.0.0/16\"],"
+			 "\"optout\":{\"networks\":[\"192.0.2.0/24\"]}}",
+			 &s, &errors));
+	ck_assert_uint_eq(errors.count, 1);
+	assert_errors_mention(&errors, "optout.networks: given twice", NULL);
+	ck_assert_uint_eq(s.optout_network_count, 1);
+	ck_assert_str_eq(s.optout_networks[0], "192.0.2.0/24");
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_unreadable_settings_are_io_errors)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!dnsf_settings_load("/tmp", &s, &errors));
+	ck_assert_uint_eq(errors.count, 1);
+	ck_assert_int_eq(errors.kinds[0], DNSF_ERROR_IO);
+	ck_assert_str_eq(errors.messages[0], "not a regular file (a directory)");
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&s);
+	ck_assert(!dnsf_settings_load("/nonexistent/dnsfilter.json", &s, &errors));
+	ck_assert_int_eq(errors.kinds[0], DNSF_ERROR_IO);
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("settings");
@@ -185,6 +350,13 @@ int main(void)
 	tcase_add_test(tc, test_reporting_defaults_are_off_with_full_addresses_every_minute);
 	tcase_add_test(tc, test_reporting_paths_are_relative_to_the_settings_file);
 	tcase_add_test(tc, test_reporting_errors_name_the_key);
+	tcase_add_test(tc, test_errors_quote_the_bad_value);
+	tcase_add_test(tc, test_quoted_values_are_escaped_and_cut);
+	tcase_add_test(tc, test_missing_feed_is_reported_beside_other_errors);
+	tcase_add_test(tc, test_every_default);
+	tcase_add_test(tc, test_every_value_is_stored_in_its_field);
+	tcase_add_test(tc, test_a_list_given_twice_keeps_the_last);
+	tcase_add_test(tc, test_unreadable_settings_are_io_errors);
 	suite_add_tcase(suite, tc);
 	return run_suite(suite);
 }
