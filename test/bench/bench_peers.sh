@@ -19,7 +19,7 @@
 #
 # Environment: BENCH_DIR (/tmp/dnsfilter-bench) PORT (5454) SEED (42)
 #   DP_SECS (10) DP_REPS (3) UB_CPU (0) DP_CPU (1) LOAD_MAX (600 s)
-#   MODES ("module localzone rpz") UB (build/unbound-1.17.1/sbin/unbound)
+#   MODES ("module localzone rpz") UB (build/unbound-<scripts/unbound-version>/sbin/unbound)
 #   MODULE (build/cmake/dnsfilter.so)
 set -uo pipefail
 export LC_ALL=C
@@ -35,7 +35,7 @@ UB_CPU=${UB_CPU:-0}
 DP_CPU=${DP_CPU:-1}
 LOAD_MAX=${LOAD_MAX:-600}
 MODES=${MODES:-module localzone rpz}
-UB=${UB:-$ROOT/build/unbound-1.17.1/sbin/unbound}
+UB=${UB:-$ROOT/build/unbound-$(cat "$ROOT/scripts/unbound-version")/sbin/unbound}
 MODULE=${MODULE:-$ROOT/build/cmake/dnsfilter.so}
 SINK_A=192.0.2.1
 SINK_AAAA=2001:db8::1

@@ -48,7 +48,8 @@ import threading
 import time
 
 REPO = os.environ["DNSFILTER_REPO"]
-SBIN = os.environ.get("DNSFILTER_UNBOUND", os.path.join(REPO, "build", "unbound-1.17.1", "sbin"))
+SBIN = os.environ.get("DNSFILTER_UNBOUND", os.path.join(
+    REPO, "build", "unbound-" + open(os.path.join(REPO, "scripts", "unbound-version")).read().strip(), "sbin"))
 MODULE = os.environ.get("DNSFILTER_MODULE", os.path.join(REPO, "build", "cmake", "dnsfilter.so"))
 ZONE = "bench.test"
 

@@ -11,8 +11,9 @@ atexit hook as a last resort.
 
 Environment:
   DNSFILTER_UNBOUND   dir with unbound, unbound-control
-                      (default <repo>/build/unbound-1.17.1/sbin)
-  DNSFILTER_MODULE    the module (default <repo>/build/cmake/dnsfilter.so)
+                      (default <repo>/build/unbound-<scripts/unbound-version>/sbin)
+  DNSFILTER_MODULE    the module (default <repo>/build/test/dnsfilter.so,
+                      scripts/test's build)
   DNSFILTER_KEEP_TMP  1: keep the temp dirs (their paths are printed)
 """
 
@@ -30,10 +31,13 @@ import time
 from collections import namedtuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+with open(os.path.join(REPO, "scripts", "unbound-version"), encoding="ascii") as _f:
+    UNBOUND_VERSION = _f.read().strip()  # the Unbound scripts/setup builds
 UNBOUND_SBIN = os.environ.get(
-    "DNSFILTER_UNBOUND", os.path.join(REPO, "build", "unbound-1.17.1", "sbin"))
+    "DNSFILTER_UNBOUND", os.path.join(REPO, "build", "unbound-" + UNBOUND_VERSION, "sbin"))
+# scripts/test's build folder
 MODULE = os.environ.get(
-    "DNSFILTER_MODULE", os.path.join(REPO, "build", "cmake", "dnsfilter.so"))
+    "DNSFILTER_MODULE", os.path.join(REPO, "build", "test", "dnsfilter.so"))
 KEEP_TMP = os.environ.get("DNSFILTER_KEEP_TMP") == "1"
 
 LOOPBACK = "127.0.0.1"
@@ -57,6 +61,25 @@ def tool(name):
     if not path:
         raise RuntimeError("%s not found (run scripts/setup)" % name)
     return path
+
+
+SANITIZED = bool(os.environ.get("DNSFILTER_UNBOUND_PRELOAD"))
+
+
+def sanitizer_runtime():
+    """The sanitizer runtime to preload into Unbound for a module built
+    with ASan+UBSan (Unbound is not): DNSFILTER_UNBOUND_PRELOAD names it, or
+    says "sanitizer-runtime" to take the one the module links (ldd)."""
+    preload = os.environ.get("DNSFILTER_UNBOUND_PRELOAD")
+    if preload != "sanitizer-runtime":
+        return preload
+    listing = subprocess.run(["ldd", module_path()], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=True).stdout
+    for line in listing.splitlines():
+        m = re.match(r"\s*(\S*(?:asan|clang_rt)\S*) => (\S+)", line)
+        if m:
+            return m.group(2)
+    raise RuntimeError("%s links no sanitizer runtime:\n%s" % (module_path(), listing))
 
 
 def module_path():
@@ -509,7 +532,7 @@ class Unbound:
             env["DNSFILTER_CONF"] = self.settings_path
         # A module built with ASan+UBSan needs the sanitizer runtime in
         # Unbound (which is not built with it): scripts/test's asan runs.
-        preload = os.environ.get("DNSFILTER_UNBOUND_PRELOAD")
+        preload = sanitizer_runtime()
         if preload:
             env["LD_PRELOAD"] = preload
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
@@ -663,7 +686,7 @@ class Unbound:
                                      % (len(errors), "\n\n".join(errors[:5])))
         # Under the sanitizers a memory error or leak in the module fails
         # the test that ran this Unbound.
-        if os.environ.get("DNSFILTER_UNBOUND_PRELOAD"):
+        if SANITIZED:
             report = self.process.output()
             if "Sanitizer" in report and ("ERROR:" in report or "runtime error" in report):
                 raise AssertionError("sanitizer report from Unbound with the module:\n"

@@ -13,7 +13,7 @@
 #   RELOADS=20 KEEP=1 test/integration/leakcheck.sh
 #
 # Environment: DNSFILTER_UNBOUND (dir with unbound, unbound-control; default
-# build/unbound-1.17.1/sbin), DNSFILTER_MODULE (default
+# build/unbound-<scripts/unbound-version>/sbin), DNSFILTER_MODULE (default
 # build/cmake/dnsfilter.so), RELOADS (10), KEEP=1 keeps the work dir.
 #
 # Exit status: 0 no module error or definite leak, 1 some (listed), 2 the
@@ -23,7 +23,7 @@ set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-SBIN=${DNSFILTER_UNBOUND:-$REPO/build/unbound-1.17.1/sbin}
+SBIN=${DNSFILTER_UNBOUND:-$REPO/build/unbound-$(cat "$REPO/scripts/unbound-version")/sbin}
 MODULE=${DNSFILTER_MODULE:-$REPO/build/cmake/dnsfilter.so}
 RELOADS=${RELOADS:-10}
 KEEP=${KEEP:-0}
