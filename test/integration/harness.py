@@ -77,8 +77,16 @@ def sanitizer_runtime():
                              universal_newlines=True, check=True).stdout
     for line in listing.splitlines():
         m = re.match(r"\s*(\S*(?:asan|clang_rt)\S*) => (\S+)", line)
-        if m:
+        if m and m.group(2).startswith("/"):
             return m.group(2)
+        if m:  # not on the loader's path (clang's runtime): ask the compilers
+            for compiler in ("clang", "gcc", "cc"):
+                if shutil.which(compiler):
+                    path = subprocess.run([compiler, "-print-file-name=" + m.group(1)],
+                                          stdout=subprocess.PIPE,
+                                          universal_newlines=True).stdout.strip()
+                    if os.path.isabs(path) and os.path.exists(path):
+                        return path
     raise RuntimeError("%s links no sanitizer runtime:\n%s" % (module_path(), listing))
 
 
