@@ -34,6 +34,7 @@
 #include "dnsfilter/grace.h"
 #include "dnsfilter/report.h"
 #include "dnsfilter/settings.h"
+#include "util/module.h" /* after config.h, which every glue file includes first */
 
 struct module_env;
 struct module_qstate;
@@ -195,6 +196,20 @@ int host_check_version(void);
 char *host_settings_path(void);
 /** Is Unbound's own ede option on? (init: reads env->cfg) */
 int host_ede_enabled(struct module_env *env);
+
+/** One of Unbound's inplace callbacks the module registers. */
+struct host_callback {
+	enum inplace_cb_list_type kind;
+	void *function;
+};
+
+/** Register callbacks (init only) with arg; on a failure the ones
+ * registered are removed and the log names what. @return 1 on success. */
+int host_register_callbacks(struct module_env *env, int id, void *arg,
+			    const struct host_callback *callbacks, size_t count, const char *what);
+/** Remove them (deinit, and on a failed init). */
+void host_unregister_callbacks(struct module_env *env, int id,
+			       const struct host_callback *callbacks, size_t count);
 
 /** Decide on a new query; records the verdict in query. */
 void decide_query(const struct module_qstate *qstate, const struct feed_view *view,

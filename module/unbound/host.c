@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include "dynlibmod/dynlibmod.h"
 #include "util/config_file.h"
 #include "util/log.h"
 #include "util/module.h"
@@ -55,6 +56,30 @@ char *host_settings_path(void)
 	if (asprintf(&path, "%s/dnsfilter.json", strcmp(cwd, "/") ? cwd : "") < 0)
 		return NULL;
 	return path;
+}
+
+int host_register_callbacks(struct module_env *env, int id, void *arg,
+			    const struct host_callback *callbacks, size_t count, const char *what)
+{
+	struct dynlibmod_env *de = env->modinfo[id];
+
+	for (size_t i = 0; i < count; i++)
+		if (!de->inplace_cb_register_wrapped(callbacks[i].function, callbacks[i].kind, arg,
+						     env, id)) {
+			log_err("dnsfilter: cannot register Unbound's %s callbacks", what);
+			host_unregister_callbacks(env, id, callbacks, count);
+			return 0;
+		}
+	return 1;
+}
+
+void host_unregister_callbacks(struct module_env *env, int id,
+			       const struct host_callback *callbacks, size_t count)
+{
+	struct dynlibmod_env *de = env->modinfo[id];
+
+	for (size_t i = 0; i < count; i++)
+		de->inplace_cb_delete_wrapped(env, callbacks[i].kind, id);
 }
 
 int host_ede_enabled(struct module_env *env)

@@ -124,33 +124,23 @@ static int on_answer(struct query_info *qinfo, struct module_qstate *qstate, str
 	return 1;
 }
 
-static const enum inplace_cb_list_type answer_kinds[] = {
-	inplace_cb_reply,
-	inplace_cb_reply_cache,
-	inplace_cb_reply_local,
-	inplace_cb_reply_servfail,
+static const struct host_callback answer_callbacks[] = {
+	{ inplace_cb_reply, (void *)on_answer },
+	{ inplace_cb_reply_cache, (void *)on_answer },
+	{ inplace_cb_reply_local, (void *)on_answer },
+	{ inplace_cb_reply_servfail, (void *)on_answer },
 };
+#define ANSWER_CALLBACKS (sizeof(answer_callbacks) / sizeof(answer_callbacks[0]))
 
 int dnsfilter_counting_register(struct dnsfilter *filter, struct module_env *env, int id)
 {
-	struct dynlibmod_env *de = env->modinfo[id];
-
 	if (!filter->reporter)
 		return 1;
-	for (size_t i = 0; i < sizeof(answer_kinds) / sizeof(answer_kinds[0]); i++)
-		if (!de->inplace_cb_register_wrapped((void *)on_answer, answer_kinds[i], filter,
-						     env, id)) {
-			log_err("dnsfilter: cannot register Unbound's reply callbacks");
-			dnsfilter_counting_unregister(env, id);
-			return 0;
-		}
-	return 1;
+	return host_register_callbacks(env, id, filter, answer_callbacks, ANSWER_CALLBACKS,
+				       "reply");
 }
 
 void dnsfilter_counting_unregister(struct module_env *env, int id)
 {
-	struct dynlibmod_env *de = env->modinfo[id];
-
-	for (size_t i = 0; i < sizeof(answer_kinds) / sizeof(answer_kinds[0]); i++)
-		de->inplace_cb_delete_wrapped(env, answer_kinds[i], id);
+	host_unregister_callbacks(env, id, answer_callbacks, ANSWER_CALLBACKS);
 }

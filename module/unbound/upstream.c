@@ -216,30 +216,19 @@ void dnsfilter_upstream_close(struct module_qstate *qstate, int id)
 			removed);
 }
 
-static const enum inplace_cb_list_type upstream_kinds[] = {
-	inplace_cb_query,
-	inplace_cb_query_response,
+static const struct host_callback upstream_callbacks[] = {
+	{ inplace_cb_query, (void *)on_upstream_query },
+	{ inplace_cb_query_response, (void *)on_upstream_response },
 };
+#define UPSTREAM_CALLBACKS (sizeof(upstream_callbacks) / sizeof(upstream_callbacks[0]))
 
 int dnsfilter_upstream_register(struct dnsfilter *filter, struct module_env *env, int id)
 {
-	struct dynlibmod_env *de = env->modinfo[id];
-	void *callbacks[] = { (void *)on_upstream_query, (void *)on_upstream_response };
-
-	for (size_t i = 0; i < sizeof(upstream_kinds) / sizeof(upstream_kinds[0]); i++)
-		if (!de->inplace_cb_register_wrapped(callbacks[i], upstream_kinds[i], filter, env,
-						     id)) {
-			log_err("dnsfilter: cannot register Unbound's upstream callbacks");
-			dnsfilter_upstream_unregister(env, id);
-			return 0;
-		}
-	return 1;
+	return host_register_callbacks(env, id, filter, upstream_callbacks, UPSTREAM_CALLBACKS,
+				       "upstream");
 }
 
 void dnsfilter_upstream_unregister(struct module_env *env, int id)
 {
-	struct dynlibmod_env *de = env->modinfo[id];
-
-	for (size_t i = 0; i < sizeof(upstream_kinds) / sizeof(upstream_kinds[0]); i++)
-		de->inplace_cb_delete_wrapped(env, upstream_kinds[i], id);
+	host_unregister_callbacks(env, id, upstream_callbacks, UPSTREAM_CALLBACKS);
 }

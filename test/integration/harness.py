@@ -837,6 +837,11 @@ def sign_zone(workdir, origin, text):
 # Scenarios
 
 
+def rfc3339(seconds):
+    """A whole second as an RFC 3339 UTC timestamp."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def feed(entries, allow=None, serial=1):
     """A dnsfilter-feed/1 document with these entries."""
     document = {

@@ -30,7 +30,7 @@ import unittest
 
 import harness
 import refresh_support as rs
-from harness import entry, feed
+from harness import entry, feed, rfc3339
 
 SINKHOLE_A = "192.0.2.1"
 SINKHOLE_AAAA = "2001:db8::1"
@@ -207,10 +207,6 @@ del PathsBase  # only its subclasses run
 DELAY = 4.0 * (3 if harness.VALGRIND else 1)
 START_GAP = 3 * (4 if harness.VALGRIND else 1)
 WATCH = 1
-
-
-def rfc3339(seconds):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 class InFlightBase(NoBypassCase):

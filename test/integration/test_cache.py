@@ -18,7 +18,7 @@ import time
 import unittest
 
 import harness
-from harness import entry, feed
+from harness import entry, feed, rfc3339
 
 ZONE = "cache.test"
 SINKHOLE_A = "192.0.2.1"
@@ -59,9 +59,6 @@ def settings(**overrides):
     return value
 
 
-def rfc3339(seconds):
-    """A whole second as an RFC 3339 UTC timestamp."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def sleep_until(wall_time, limit=30):
