@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "dnsfilter/cidr.h"
+#include "../support/splitmix.h"
 
 /** Lookups timed together. */
 #define BATCH 100
@@ -45,21 +46,6 @@ struct query {
 	/** address, network order */
 	uint8_t bytes[16];
 };
-
-static uint64_t random_state = 42;
-
-static uint64_t next_random(void)
-{
-	uint64_t z = (random_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static unsigned random_below(unsigned n)
-{
-	return (unsigned)(next_random() % n);
-}
 
 static double now_ns(void)
 {
@@ -248,6 +234,8 @@ int main(int argc, char **argv)
 {
 	size_t prefixes = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
 	size_t lookups = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
+
+	splitmix_state = 42;
 
 	if (prefixes == 0) {
 		fprintf(stderr, "usage: bench_cidr [PREFIXES [LOOKUPS]]\n");

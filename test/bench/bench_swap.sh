@@ -48,6 +48,8 @@ import threading
 import time
 
 REPO = os.environ["DNSFILTER_REPO"]
+sys.path.insert(0, os.path.join(REPO, "test", "integration"))
+import harness  # noqa: E402 (ports)
 SBIN = os.environ.get("DNSFILTER_UNBOUND", os.path.join(
     REPO, "build", "unbound-" + open(os.path.join(REPO, "scripts", "unbound-version")).read().strip(), "sbin"))
 MODULE = os.environ.get("DNSFILTER_MODULE", os.path.join(REPO, "build", "cmake", "dnsfilter.so"))
@@ -73,23 +75,7 @@ def log(text):
 
 
 def free_ports(count):
-    ports, keep = [], []
-    while len(ports) < count:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        p = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            t.bind(("127.0.0.1", p))
-        except OSError:
-            u.close()
-            continue
-        keep += [u, t]
-        ports.append(p)
-    for s in keep:
-        s.close()
-    return ports
+    return [harness.free_port() for _ in range(count)]
 
 
 def start(argv, out, env=None):

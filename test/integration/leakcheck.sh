@@ -63,24 +63,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 2' INT TERM HUP
 
-read -r NSD_PORT PORT CONTROL_PORT < <(python3 - <<'PY'
-import socket
-ports, keep = [], []
-while len(ports) < 3:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    p = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        t.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    keep += [u, t]
-    ports.append(p)
-print(*ports)
-PY
-)
+read -r NSD_PORT PORT CONTROL_PORT < <(cd "$HERE" &&
+	python3 -c 'import harness; print(*(harness.free_port() for _ in range(3)))')
 
 # ---------------------------------------------------------------------------
 # Files

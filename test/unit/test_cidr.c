@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dnsfilter/cidr.h"
+#include "../support/splitmix.h"
 #include "unit.h"
 
 /* ---- helpers ---- */
@@ -512,22 +513,6 @@ END_TEST
 
 /* ---- differential: the set against a linear scan ---- */
 
-/* splitmix64: a reproducible generator, independent of libc's rand. */
-static uint64_t random_state;
-
-static uint64_t next_random(void)
-{
-	uint64_t z = (random_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static unsigned random_below(unsigned n)
-{
-	return (unsigned)(next_random() % n);
-}
-
 /* Every prefix as 128 bits: IPv4 ones as ::ffff:a.b.c.d/(96 + length). */
 struct oracle_prefix {
 	uint64_t hi, lo, mask_hi, mask_lo;
@@ -732,7 +717,7 @@ START_TEST(test_random_prefixes_match_a_linear_scan)
 	struct dnsf_errors errors = { 0 };
 	const char *why;
 
-	random_state = 20240416;
+	splitmix_state = 20240416;
 	for (size_t i = 0; i < PREFIXES; i++) {
 		unsigned length;
 		prefixes[i] = random_prefix(&length);
