@@ -27,6 +27,7 @@
 #include "dnsfilter/file.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,10 +128,6 @@ struct prefix {
 	unsigned length;
 };
 
-/** Longest text a message quotes, in input bytes. */
-#define QUOTE_MAX 80
-/** Room for a quoted text: every byte may become \xHH, plus "...". */
-#define QUOTE_SIZE (QUOTE_MAX * 4 + 4)
 /** Room for a reason in a message. */
 #define WHY_SIZE 256
 /** Most bucket bits: 2^20 buckets, 4 MiB of index. */
@@ -328,23 +325,6 @@ static int parse_prefix(const char *text, size_t size, struct prefix *prefix, ch
 	return 1;
 }
 
-/* Copy text for a message: non-printable bytes escaped, long text cut. */
-static void quote(const char *text, size_t size, char *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < size && i < QUOTE_MAX; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
-			n += (size_t)sprintf(out + n, "\\x%02x", c);
-		else
-			out[n++] = (char)c;
-	}
-	if (size > QUOTE_MAX)
-		n += (size_t)sprintf(out + n, "...");
-	out[n] = 0;
-}
-
 /* ---- builder ---- */
 
 struct dnsf_cidr_builder *dnsf_cidr_builder_new(size_t max_prefixes)
@@ -435,15 +415,23 @@ static void source_begin(struct source *s, struct dnsf_cidr_builder *builder,
 static void source_error(struct source *s, enum dnsf_error_kind kind, size_t position,
 			 const char *text, size_t size, const char *why)
 {
-	char quoted[QUOTE_SIZE];
+	/* The message formatter escapes and cuts the text (error.h). It is not
+	 * NUL-terminated, so it goes with its length; a NUL in it ends what
+	 * is shown, and the format says one was there. */
+	const char *nul = memchr(text, 0, size);
+	int length = (int)(nul ? (size_t)(nul - text) : size < INT_MAX ? size : INT_MAX);
+	char where[64];
 
-	quote(text, size, quoted);
 	if (s->is_file)
-		dnsf_errors_add_kind(s->errors, kind, "%s: line %zu: \"%s\": %s", s->name, position,
-				     quoted, why);
+		snprintf(where, sizeof(where), "line %zu", position);
 	else
-		dnsf_errors_add_kind(s->errors, kind, "%s[%zu]: \"%s\": %s", s->name, position,
-				     quoted, why);
+		snprintf(where, sizeof(where), "[%zu]", position);
+	if (nul)
+		dnsf_errors_add_kind(s->errors, kind, "%s%s%s: \"%.*s\\x00...\": %s", s->name,
+				     s->is_file ? ": " : "", where, length, text, why);
+	else
+		dnsf_errors_add_kind(s->errors, kind, "%s%s%s: \"%.*s\": %s", s->name,
+				     s->is_file ? ": " : "", where, length, text, why);
 }
 
 /* Parse and add one prefix; errors name position (index or line). */

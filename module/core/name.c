@@ -73,7 +73,7 @@ int dnsf_key_from_feed_name(const char *text, struct dnsf_key *key, const char *
 		if (text[i] == '.')
 			continue;
 		if (text[i] == '*') {
-			*why = "'*' is only allowed as a whole first label (\"*.name\")";
+			*why = "'*' is only allowed as a whole first label, as in *.name";
 			return 0;
 		}
 		if (!is_feed_name_char(text[i])) {

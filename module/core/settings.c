@@ -13,7 +13,6 @@
 #include "dnsfilter/settings.h"
 #include "dnsfilter/file.h"
 #include "dnsfilter/limits.h"
-#include "dnsfilter/utf8.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -141,57 +140,28 @@ static const struct setting settings_table[] = {
 
 #define SETTINGS_COUNT (sizeof(settings_table) / sizeof(settings_table[0]))
 
-/** Longest quoted value in a message, in bytes. */
-#define QUOTED_MAX 80
-
 /*
- * A JSON value as a message shows it: a string quoted and escaped as JSON
- * (bytes that are not UTF-8 become '?'), a number, true, false or null, as
- * written; "an array" or "an object". Cut to QUOTED_MAX bytes with "...".
+ * "<key>: must be <what>, not <value>": a string value quoted (escaped and
+ * cut by the message formatter, error.h), a number, true, false or null as
+ * written, "an array" or "an object".
  */
-static void quote_value(const cJSON *value, char *out, size_t size)
-{
-	char *printed;
-	size_t length, used = 0;
-
-	if (cJSON_IsArray(value) || cJSON_IsObject(value)) {
-		snprintf(out, size, "%s", cJSON_IsArray(value) ? "an array" : "an object");
-		return;
-	}
-	printed = cJSON_PrintUnformatted(value);
-	if (!printed) {
-		snprintf(out, size, "that");
-		return;
-	}
-	length = strlen(printed);
-	for (size_t i = 0; i < length && used + 4 < size;) {
-		size_t n = dnsf_utf8_char_length(printed + i, length - i);
-		if (i + n > QUOTED_MAX || used + n + 4 >= size) {
-			memcpy(out + used, "...", 3);
-			used += 3;
-			break;
-		}
-		if (n == 0) {
-			out[used++] = '?';
-			i++;
-			continue;
-		}
-		memcpy(out + used, printed + i, n);
-		used += n;
-		i += n;
-	}
-	out[used] = 0;
-	cJSON_free(printed);
-}
-
-/* "<key>: must be <what>, not <value>" */
 static void bad_value(const char *key, const char *what, const cJSON *value,
 		      struct dnsf_errors *errors)
 {
-	char quoted[QUOTED_MAX + 8];
+	char *printed;
 
-	quote_value(value, quoted, sizeof(quoted));
-	dnsf_errors_add(errors, "%s: must be %s, not %s", key, what, quoted);
+	if (cJSON_IsString(value)) {
+		dnsf_errors_add(errors, "%s: must be %s, not \"%s\"", key, what, value->valuestring);
+		return;
+	}
+	if (cJSON_IsArray(value) || cJSON_IsObject(value)) {
+		dnsf_errors_add(errors, "%s: must be %s, not %s", key, what,
+				cJSON_IsArray(value) ? "an array" : "an object");
+		return;
+	}
+	printed = cJSON_PrintUnformatted(value);
+	dnsf_errors_add(errors, "%s: must be %s, not %s", key, what, printed ? printed : "that");
+	cJSON_free(printed);
 }
 
 static void *field(struct dnsf_settings *settings, size_t offset)

@@ -360,7 +360,7 @@ START_TEST(test_nul_and_control_bytes_are_refused_and_escaped)
 	ck_assert(!dnsf_cidr_builder_add_file_text(builder, text, sizeof(text) - 1, "optout.txt",
 						   &errors));
 	ck_assert_uint_eq(errors.count, 2);
-	assert_errors_mention(&errors, "line 2: \"192.0.2.1\\x00x\": contains a NUL byte", NULL);
+	assert_errors_mention(&errors, "line 2: \"192.0.2.1\\x00...\": contains a NUL byte", NULL);
 	assert_errors_mention(&errors, "line 3: \"\\x1b[31m192.0.2.2\": ", NULL);
 	dnsf_errors_clear(&errors);
 	dnsf_cidr_builder_free(builder);
@@ -376,7 +376,7 @@ START_TEST(test_long_bad_line_is_quoted_shortened)
 	ck_assert(
 	    !dnsf_cidr_builder_add_file_text(builder, text, sizeof(text), "optout.txt", &errors));
 	assert_errors_mention(&errors, "line 1: \"xxxxxxxx", "...\": not an IPv4");
-	ck_assert_uint_lt(strlen(errors.messages[0]), 300);
+	ck_assert_uint_lt(strlen(errors.messages[0]), 400);
 	dnsf_errors_clear(&errors);
 	dnsf_cidr_builder_free(builder);
 }
