@@ -24,6 +24,12 @@
  * (feed, entries, entry, fqdns). Deeper text is refused before parsing. */
 #define DNSF_FEED_MAX_DEPTH 32
 
+/** Longest entry id, in bytes. A longer id is an error: the event log,
+ * the counter log's by_id, the metrics and EDE carry ids whole, in
+ * fixed-size fields (DNSF_EVENT_ID_SIZE), so a longer one could not match
+ * the feed everywhere. */
+#define DNSF_FEED_ID_MAX 63
+
 /** Largest settings file (dnsfilter.json). */
 #define DNSF_SETTINGS_MAX_BYTES ((size_t)1 << 20)
 

@@ -97,12 +97,14 @@
 /** Events each thread's ring holds (a power of two). */
 #define DNSF_REPORT_RING 4096
 /** The writer's round: it drains the rings at least this often. */
+#include "dnsfilter/limits.h"
 #define DNSF_REPORT_WAKE_MS 100
 /** Longest a round waits for a slow event log (FIFO) to take lines. */
 #define DNSF_REPORT_WRITE_MS 100
 /** Size of dnsf_event.qname, with its NUL. */
 #define DNSF_EVENT_QNAME_SIZE 256
-/** Size of dnsf_event.id, with its NUL (feed ids are shorter). */
+/** Size of dnsf_event.id, with its NUL: a feed id fits whole
+ * (DNSF_FEED_ID_MAX, limits.h). */
 #define DNSF_EVENT_ID_SIZE 64
 
 /** What the reporter writes where. Strings are copied by dnsf_reporter_new. */
@@ -111,6 +113,7 @@ struct dnsf_report_settings {
 	const char *log_path;
 	/** client address in the event log */
 	enum dnsf_client_ip client_ip;
+_Static_assert(DNSF_EVENT_ID_SIZE > DNSF_FEED_ID_MAX, "an event carries every feed id whole");
 	/** counter log, or NULL: none */
 	const char *stats_path;
 	/** seconds between counter lines and metrics rewrites, at least 1 */
@@ -141,7 +144,7 @@ struct dnsf_event {
 	char qname[DNSF_EVENT_QNAME_SIZE];
 	/** query type */
 	uint16_t qtype;
-	/** id of the feed entry that matched; longer text is cut */
+	/** id of the feed entry that matched (feed ids fit whole) */
 	char id[DNSF_EVENT_ID_SIZE];
 	/** 0: blocked, 1: monitored */
 	int monitor;

@@ -1,9 +1,13 @@
 /*
  * feed.c - parse and validate a dnsfilter-feed/1 feed.
  *
- * The bytes are checked (size, UTF-8, nesting) and parsed with cJSON, in
- * an arena; then every field is checked, every error reported, and every
- * name turned into a key. The names of all entries and of the allow list
+ * The bytes are checked (size, UTF-8, nesting, control characters) and
+ * parsed with cJSON, in an arena, as exactly one JSON document with no key
+ * twice in an object: where cJSON is more lenient than JSON (text after
+ * the document, control characters, a repeated key, of which it keeps the
+ * first and Python's json the last) the module and the scripts would read
+ * one file two ways. Then every field is checked, every error reported,
+ * and every name turned into a key. The names of all entries and of the allow list
  * become records (key, kind, entry) for the index builder (index.c, through
  * feed_parse.h).
  */
@@ -65,9 +69,11 @@ static int add_record(struct parser *p, const struct dnsf_key *key, enum dnsf_re
 	return 1;
 }
 
-/* Check one name of an entry or of the allow list; add its record. */
+/* Check one name of an entry or of the allow list; add its record. A
+ * public suffix needs force: listed, it would block a whole top-level
+ * domain; allowed, it would turn the filter off for all of it. */
 static void parse_name(struct parser *p, const cJSON *item, const char *where, size_t position,
-		       int is_allow, uint32_t entry, int force)
+		       const char *suffix, int is_allow, uint32_t entry, int force)
 {
 	struct dnsf_key key;
 	const char *why = NULL;
@@ -75,16 +81,17 @@ static void parse_name(struct parser *p, const cJSON *item, const char *where, s
 	int wildcard = 0;
 
 	if (!text) {
-		dnsf_errors_add(p->errors, "%s[%zu]: not a string", where, position);
+		dnsf_errors_add(p->errors, "%s[%zu]%s: not a string", where, position, suffix);
 		return;
 	}
 	if (strncmp(text, "*.", 2) == 0)
 		wildcard = 1;
 	if (!dnsf_key_from_feed_name(text + 2 * wildcard, &key, &why)) {
-		dnsf_errors_add(p->errors, "%s[%zu]: \"%.300s\": %s", where, position, text, why);
+		dnsf_errors_add(p->errors, "%s[%zu]%s: \"%.300s\": %s", where, position, suffix,
+				text, why);
 		return;
 	}
-	if (!is_allow && !force && p->psl) {
+	if (!force && p->psl) {
 		/* libpsl wants lowercase and no trailing dot; the name is
 		 * valid here, so it fits */
 		char base[DNSF_KEY_MAX + 1];
@@ -95,10 +102,17 @@ static void parse_name(struct parser *p, const cJSON *item, const char *where, s
 			length--;
 		base[length] = 0;
 		if (psl_is_public_suffix2(p->psl, base, PSL_TYPE_ANY)) {
-			dnsf_errors_add(p->errors,
-					"%s[%zu]: \"%.300s\": %s is a public suffix; "
-					"add \"force\": true to the entry to list it",
-					where, position, text, base);
+			if (is_allow)
+				dnsf_errors_add(p->errors,
+						"%s[%zu]%s: \"%.300s\": %s is a public suffix; "
+						"write {\"name\": \"%.300s\", \"force\": true} "
+						"to allow it",
+						where, position, suffix, text, base, text);
+			else
+				dnsf_errors_add(p->errors,
+						"%s[%zu]%s: \"%.300s\": %s is a public suffix; "
+						"add \"force\": true to the entry to list it",
+						where, position, suffix, text, base);
 			return;
 		}
 	}
@@ -183,6 +197,9 @@ static void parse_entry(struct parser *p, const cJSON *object, size_t position)
 		dnsf_errors_add(p->errors, "%s: id: missing", prefix);
 	else if (!cJSON_IsString(id) || !id->valuestring[0])
 		dnsf_errors_add(p->errors, "%s: id: must be a non-empty string", prefix);
+	else if (strlen(id->valuestring) > DNSF_FEED_ID_MAX)
+		dnsf_errors_add(p->errors, "%s: id: %zu bytes, longer than the limit of %d",
+				prefix, strlen(id->valuestring), DNSF_FEED_ID_MAX);
 	else
 		entry->id = copy_string(p, id->valuestring);
 
@@ -239,7 +256,7 @@ static void parse_entry(struct parser *p, const cJSON *object, size_t position)
 		snprintf(where, sizeof(where), "%s: fqdns", prefix);
 		cJSON_ArrayForEach(name, field)
 		{
-			parse_name(p, name, where, i++, 0, (uint32_t)position, entry->force);
+			parse_name(p, name, where, i++, "", 0, (uint32_t)position, entry->force);
 		}
 		entry->fqdn_count = (uint32_t)i;
 	}
@@ -328,6 +345,42 @@ static void parse_header(struct parser *p, const cJSON *root)
 	}
 }
 
+static const char *const allow_fields[] = { "name", "force", NULL };
+
+/* One item of the allow list: a name, or {"name": ..., "force": true} for
+ * a public suffix. */
+static void parse_allow_item(struct parser *p, const cJSON *item, size_t position)
+{
+	const cJSON *name, *force, *field;
+
+	if (cJSON_IsString(item)) {
+		parse_name(p, item, "allow", position, "", 1, 0, 0);
+		return;
+	}
+	if (!cJSON_IsObject(item)) {
+		dnsf_errors_add(p->errors,
+				"allow[%zu]: must be a name or an object "
+				"{\"name\": ..., \"force\": true}",
+				position);
+		return;
+	}
+	cJSON_ArrayForEach(field, item)
+	{
+		if (!known_field(allow_fields, field->string))
+			dnsf_errors_add(p->errors, "allow[%zu]: %.100s: unknown field", position,
+					field->string);
+	}
+	force = cJSON_GetObjectItemCaseSensitive(item, "force");
+	if (force && !cJSON_IsBool(force))
+		dnsf_errors_add(p->errors, "allow[%zu]: force: must be true or false", position);
+	name = cJSON_GetObjectItemCaseSensitive(item, "name");
+	if (!name) {
+		dnsf_errors_add(p->errors, "allow[%zu]: name: missing", position);
+		return;
+	}
+	parse_name(p, name, "allow", position, ".name", 1, 0, cJSON_IsTrue(force));
+}
+
 static void parse_body(struct parser *p, const cJSON *root)
 {
 	struct dnsf_parsed_feed *feed = p->feed;
@@ -376,7 +429,7 @@ static void parse_body(struct parser *p, const cJSON *root)
 		i = 0;
 		cJSON_ArrayForEach(item, allow)
 		{
-			parse_name(p, item, "allow", i++, 1, 0, 0);
+			parse_allow_item(p, item, i++);
 		}
 	}
 }
@@ -396,17 +449,38 @@ static void text_position(const char *text, size_t offset, size_t *line, size_t 
 	}
 }
 
-/* Offset where the nesting of arrays and objects first passes max_depth,
- * or length: refused before parsing, with a message that says why. */
-static size_t too_deep_offset(const char *text, size_t length, size_t max_depth)
+/** What the scan of the bytes before parsing found. */
+enum byte_problem {
+	BYTES_OK,
+	/** arrays and objects nested deeper than the limit */
+	BYTES_TOO_DEEP,
+	/** a control character outside a string that is not JSON whitespace,
+	 * or one inside a string (JSON allows neither; cJSON takes both) */
+	BYTES_CONTROL,
+};
+
+static int is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Scan the bytes before parsing: the first place where the nesting of
+ * arrays and objects passes max_depth, or a control character JSON does
+ * not allow; *offset is set to it. Refused before parsing, with a message
+ * that says why. */
+static enum byte_problem scan_bytes(const char *text, size_t length, size_t max_depth,
+				    size_t *offset)
 {
 	size_t depth = 0;
 	int in_string = 0;
 
 	for (size_t i = 0; i < length; i++) {
-		char c = text[i];
+		unsigned char c = (unsigned char)text[i];
+		*offset = i;
+		if (c < 0x20 && (in_string || !is_json_space((char)c)))
+			return BYTES_CONTROL;
 		if (in_string) {
-			if (c == '\\')
+			if (c == '\\' && i + 1 < length && (unsigned char)text[i + 1] >= 0x20)
 				i++;
 			else if (c == '"')
 				in_string = 0;
@@ -414,12 +488,13 @@ static size_t too_deep_offset(const char *text, size_t length, size_t max_depth)
 			in_string = 1;
 		} else if (c == '[' || c == '{') {
 			if (++depth > max_depth)
-				return i;
+				return BYTES_TOO_DEEP;
 		} else if ((c == ']' || c == '}') && depth > 0) {
 			depth--;
 		}
 	}
-	return length;
+	*offset = length;
+	return BYTES_OK;
 }
 
 /* Check the bytes and parse them; errors name the line and column. */
@@ -442,17 +517,39 @@ static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed
 		dnsf_errors_add(errors, "not valid UTF-8 at line %zu column %zu", line, column);
 		return NULL;
 	}
-	offset = too_deep_offset(text, length, DNSF_FEED_MAX_DEPTH);
-	if (offset < length) {
+	switch (scan_bytes(text, length, DNSF_FEED_MAX_DEPTH, &offset)) {
+	case BYTES_TOO_DEEP:
 		text_position(text, offset, &line, &column);
 		dnsf_errors_add_kind(errors, DNSF_ERROR_LIMIT,
 				     "JSON nested deeper than %d levels at line %zu column %zu",
 				     DNSF_FEED_MAX_DEPTH, line, column);
 		return NULL;
+	case BYTES_CONTROL:
+		text_position(text, offset, &line, &column);
+		dnsf_errors_add(errors,
+				"JSON syntax error at line %zu column %zu: control character "
+				"0x%02x (write it as \\u%04x in a string)",
+				line, column, (unsigned char)text[offset], (unsigned char)text[offset]);
+		return NULL;
+	case BYTES_OK:
+		break;
 	}
 	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
-	if (root)
-		return root;
+	if (root) {
+		/* exactly one document: only whitespace may follow it */
+		offset = (size_t)(parse_end - text);
+		while (offset < length && is_json_space(text[offset]))
+			offset++;
+		if (offset == length)
+			return root;
+		cJSON_Delete(root);
+		text_position(text, offset, &line, &column);
+		dnsf_errors_add(errors,
+				"JSON syntax error at line %zu column %zu: text after the end "
+				"of the JSON document",
+				line, column);
+		return NULL;
+	}
 	offset = 0;
 	if (parse_end && parse_end >= text && parse_end <= text + length)
 		offset = (size_t)(parse_end - text);
@@ -460,6 +557,111 @@ static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed
 	dnsf_errors_add(errors, "JSON syntax error at line %zu column %zu%s", line, column,
 			offset >= length ? " (truncated?)" : "");
 	return NULL;
+}
+
+/** Where a value is in the document, for messages: a chain up to the
+ * root, formatted only when something is reported. */
+struct json_path {
+	/** the enclosing value's path, NULL at the root */
+	const struct json_path *parent;
+	/** the member's key in an object, or NULL: an array item */
+	const char *key;
+	/** the item's index in an array */
+	size_t index;
+};
+
+/* The path as text: "entries[3].fqdns", "" for the root. */
+static void format_path(const struct json_path *path, char *out, size_t size)
+{
+	char rest[256];
+
+	if (!path || !path->parent) {
+		out[0] = 0;
+		return;
+	}
+	format_path(path->parent, rest, sizeof(rest));
+	if (path->key)
+		snprintf(out, size, "%s%s%.60s", rest, rest[0] ? "." : "", path->key);
+	else
+		snprintf(out, size, "%s[%zu]", rest, path->index);
+}
+
+static int compare_member_keys(const void *x, const void *y)
+{
+	const cJSON *a = *(const cJSON *const *)x, *b = *(const cJSON *const *)y;
+	return strcmp(a->string, b->string);
+}
+
+static void report_repeated_key(struct parser *p, const struct json_path *path, const char *key)
+{
+	char where[256];
+
+	format_path(path, where, sizeof(where));
+	dnsf_errors_add(p->errors, "%s%s\"%.100s\": key given more than once", where,
+			where[0] ? ": " : "", key);
+}
+
+/* Report each key given more than once in an object. Small objects (the
+ * feed's own) are compared pair by pair; big ones sorted. */
+static void check_object_keys(struct parser *p, const cJSON *object, const struct json_path *path)
+{
+	const cJSON *member, *other;
+	const cJSON **sorted;
+	size_t count = 0, i = 0;
+
+	cJSON_ArrayForEach(member, object)
+	{
+		count++;
+	}
+	if (count <= 16) {
+		cJSON_ArrayForEach(member, object)
+		{
+			/* reported at its second appearance only */
+			size_t seen = 0;
+			for (other = object->child; other != member; other = other->next)
+				seen += strcmp(other->string, member->string) == 0;
+			if (seen == 1)
+				report_repeated_key(p, path, member->string);
+		}
+		return;
+	}
+	sorted = malloc(count * sizeof(*sorted));
+	if (!sorted) {
+		p->out_of_memory = 1;
+		return;
+	}
+	cJSON_ArrayForEach(member, object)
+	{
+		sorted[i++] = member;
+	}
+	qsort(sorted, count, sizeof(*sorted), compare_member_keys);
+	for (i = 1; i < count; i++)
+		if (strcmp(sorted[i - 1]->string, sorted[i]->string) == 0 &&
+		    (i < 2 || strcmp(sorted[i - 2]->string, sorted[i]->string) != 0))
+			report_repeated_key(p, path, sorted[i]->string);
+	free(sorted);
+}
+
+/* Walk every object of the document (nested at most DNSF_FEED_MAX_DEPTH)
+ * for keys given twice: cJSON keeps the first, Python's json the last, so
+ * the module and the scripts would disagree on such a feed. */
+static void check_duplicate_keys(struct parser *p, const cJSON *value, const struct json_path *path)
+{
+	const cJSON *child;
+	struct json_path child_path = { path, NULL, 0 };
+
+	if (cJSON_IsObject(value))
+		check_object_keys(p, value, path);
+	else if (!cJSON_IsArray(value))
+		return;
+	cJSON_ArrayForEach(child, value)
+	{
+		if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
+			child_path.key = cJSON_IsObject(value) ? child->string : NULL;
+			check_duplicate_keys(p, child, &child_path);
+		}
+		child_path.index++;
+	}
 }
 
 int dnsf_feed_parse(const char *text, size_t length, const struct dnsf_feed_limits *limits,
@@ -490,6 +692,8 @@ int dnsf_feed_parse(const char *text, size_t length, const struct dnsf_feed_limi
 		dnsf_errors_add(errors, "the feed must be a JSON object");
 		goto fail;
 	}
+	struct json_path root_path = { NULL, NULL, 0 };
+	check_duplicate_keys(&p, root, &root_path);
 	p.psl = psl_latest(NULL);
 	parse_header(&p, root);
 	parse_body(&p, root);

@@ -330,6 +330,148 @@ START_TEST(test_deep_nesting_is_an_error_not_a_crash)
 }
 END_TEST
 
+#define ENTRY_A "{\"id\":\"A\",\"fqdns\":[\"a.example.com\"],\"start\":\"2024-01-01\"}"
+
+START_TEST(test_text_after_the_document_is_an_error)
+{
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_index *index;
+
+	/* cJSON stops after the first value; the rest would be ignored */
+	assert_rejected_with(HEAD "\"entries\":[" ENTRY_A "]} x",
+			     "JSON syntax error at line 1 column", "text after the end");
+	assert_rejected_with(HEAD "\"entries\":[" ENTRY_A "]}\n" HEAD "\"entries\":[]}",
+			     "line 2 column 1: text after the end of the JSON document", NULL);
+	const char nul[] = HEAD "\"entries\":[" ENTRY_A "]}\n\0";
+	ck_assert_ptr_null(dnsf_index_from_buffer(nul, sizeof(nul) - 1, NULL, &errors));
+	assert_errors_mention(&errors, "line 2 column 1: control character 0x00", NULL);
+	dnsf_errors_clear(&errors);
+	/* whitespace after it is fine */
+	index = load(HEAD "\"entries\":[" ENTRY_A "]} \r\n\t\n", &errors);
+	ck_assert_ptr_nonnull(index);
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_control_characters_outside_json_whitespace_are_errors)
+{
+	/* cJSON takes any byte below 0x20 as whitespace and inside strings;
+	 * JSON (and Python's json) allows neither */
+	assert_rejected_with(HEAD "\"entries\":[\x0c" ENTRY_A "]}",
+			     "JSON syntax error at line 1 column", "control character 0x0c");
+	assert_rejected_with(HEAD "\"entries\":[{\"id\":\"A\tB\",\"fqdns\":[\"a.example.com\"],"
+				  "\"start\":\"2024-01-01\"}]}",
+			     "control character 0x09", NULL);
+	/* escaped, a control character is text like any other */
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_index *index =
+	    load(HEAD "\"entries\":[{\"id\":\"A\",\"behavior\":\"x\\ty\",\"fqdns\":"
+		      "[\"a.example.com\"],\"start\":\"2024-01-01\"}]}",
+		 &errors);
+	ck_assert_ptr_nonnull(index);
+	ck_assert_str_eq(dnsf_index_entry(index, 0)->behavior, "x\ty");
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_duplicate_keys_are_errors_in_every_object)
+{
+	/* cJSON keeps the first of two keys, Python's json the last: the
+	 * module and the report would read the feed two ways */
+	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\",\"serial\":1,\"serial\":2,"
+			     "\"entries\":[]}",
+			     "\"serial\": key given more than once", NULL);
+	assert_rejected_with(HEAD "\"entries\":[" ENTRY_A ",{\"id\":\"B\",\"fqdns\":[\"b.example.com\"],"
+				  "\"start\":\"2024-01-01\",\"start\":\"2030-01-01\"}]}",
+			     "entries[1]: \"start\": key given more than once", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"a.example\","
+				  "\"name\":\"com\"}]}",
+			     "allow[0]: \"name\": key given more than once", NULL);
+	/* deeper objects too, and a big object (sorted, not pair by pair) */
+	assert_rejected_with(HEAD "\"entries\":[],\"x\":{\"y\":[{\"k\":1,\"k\":2}]}}",
+			     "x.y[0]: \"k\": key given more than once", NULL);
+	char big[2000];
+	size_t used = (size_t)snprintf(big, sizeof(big), HEAD "\"entries\":[],\"x\":{");
+	for (int i = 0; i < 40; i++)
+		used += (size_t)snprintf(big + used, sizeof(big) - used, "\"k%d\":1,", i);
+	snprintf(big + used, sizeof(big) - used, "\"k7\":2}}");
+	assert_rejected_with(big, "x: \"k7\": key given more than once", NULL);
+	/* reported once however often a key repeats */
+	struct dnsf_errors errors = { 0 };
+	ck_assert_ptr_null(load("{\"format\":\"dnsfilter-feed/1\",\"entries\":[],\"allow\":[],"
+				"\"allow\":[],\"allow\":[]}",
+				&errors));
+	ck_assert_uint_eq(errors.count, 1);
+	dnsf_errors_clear(&errors);
+}
+END_TEST
+
+START_TEST(test_public_suffix_in_allow_needs_force)
+{
+	struct dnsf_errors errors = { 0 };
+
+	/* allowing a public suffix would turn the filter off for all of it */
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[\"com\"]}",
+			     "allow[0]: \"com\": com is a public suffix",
+			     "write {\"name\": \"com\", \"force\": true} to allow it");
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[\"ok.example\",\"*.COM.\"]}",
+			     "allow[1]: \"*.COM.\": com is a public suffix", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[\"*.co.jp\"]}",
+			     "co.jp is a public suffix", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"*.com\"}]}",
+			     "allow[0].name: \"*.com\": com is a public suffix", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"*.com\",\"force\":false}]}",
+			     "allow[0].name: \"*.com\": com is a public suffix", NULL);
+	/* the object form's own errors */
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"force\":true}]}",
+			     "allow[0]: name: missing", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"a.example\",\"x\":1}]}",
+			     "allow[0]: x: unknown field", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"a.example\",\"force\":1}]}",
+			     "allow[0]: force: must be true or false", NULL);
+	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[7]}",
+			     "allow[0]: must be a name or an object", NULL);
+	/* with force, as for entries */
+	struct dnsf_index *index =
+	    load(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.evil.com\"],\"start\":\"2024-01-01\"}],"
+		      "\"allow\":[{\"name\":\"*.com\",\"force\":true},{\"name\":\"ok.example\"}]}",
+		 &errors);
+	ck_assert_ptr_nonnull(index);
+	ck_assert_int_eq(decide(index, "x.evil.com"), DNSF_VERDICT_ALLOW);
+	ck_assert_int_eq(decide(index, "ok.example"), DNSF_VERDICT_ALLOW);
+	struct dnsf_index_info info;
+	dnsf_index_info(index, &info);
+	ck_assert_uint_eq(info.allow_count, 2);
+	dnsf_index_free(index);
+}
+END_TEST
+
+START_TEST(test_ids_longer_than_the_limit_are_refused)
+{
+	struct dnsf_errors errors = { 0 };
+	char text[600], id[DNSF_FEED_ID_MAX + 2];
+
+	/* events, by_id, the metrics and EDE carry an id whole up to the
+	 * limit; a longer one would not match the feed there */
+	memset(id, 'I', DNSF_FEED_ID_MAX);
+	id[DNSF_FEED_ID_MAX] = 0;
+	snprintf(text, sizeof(text),
+		 HEAD "\"entries\":[{\"id\":\"%s\",\"fqdns\":[\"a.example.com\"],"
+		      "\"start\":\"2024-01-01\"}]}",
+		 id);
+	struct dnsf_index *index = load(text, &errors);
+	ck_assert_ptr_nonnull(index);
+	ck_assert_str_eq(dnsf_index_entry(index, 0)->id, id);
+	dnsf_index_free(index);
+	strcat(id, "J");
+	snprintf(text, sizeof(text),
+		 HEAD "\"entries\":[{\"id\":\"%s\",\"fqdns\":[\"a.example.com\"],"
+		      "\"start\":\"2024-01-01\"}]}",
+		 id);
+	assert_rejected_with(text, "entry 0 (IIII", "): id: 64 bytes, longer than the limit of 63");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("feed");
@@ -346,6 +488,11 @@ int main(void)
 	tcase_add_test(tc, test_limits_refuse_big_feeds);
 	tcase_add_test(tc, test_deep_nesting_is_an_error_not_a_crash);
 	tcase_add_test(tc, test_huge_feed_file_is_refused_before_reading);
+	tcase_add_test(tc, test_text_after_the_document_is_an_error);
+	tcase_add_test(tc, test_control_characters_outside_json_whitespace_are_errors);
+	tcase_add_test(tc, test_duplicate_keys_are_errors_in_every_object);
+	tcase_add_test(tc, test_public_suffix_in_allow_needs_force);
+	tcase_add_test(tc, test_ids_longer_than_the_limit_are_refused);
 	suite_add_tcase(suite, tc);
 	return run_suite(suite);
 }
