@@ -6,6 +6,8 @@
  * active on a thread, cJSON's allocations on that thread come from it and
  * its frees do nothing; ending the arena frees everything at once. Other
  * threads, and this thread outside an arena, use malloc and free as usual.
+ * cJSON's process-wide hooks point into this code only while some arena is
+ * active (json.c says why), so cJSON needs no set-up outside an arena.
  */
 #ifndef DNSFILTER_JSON_H
 #define DNSFILTER_JSON_H
@@ -31,8 +33,10 @@ void dnsf_json_arena_end(struct dnsf_json_arena *arena);
 size_t dnsf_json_arena_size(const struct dnsf_json_arena *arena);
 
 /**
- * Make sure cJSON uses the arena-aware allocator; called by begin, and
- * by anyone parsing outside an arena before the first parse.
+ * Keep the hooks installed for good, arena or not, so that every cJSON
+ * allocation goes through this code's malloc and free calls: for test
+ * programs that watch those calls (a failing allocator). The module never
+ * calls it: it must leave no hook behind when unloaded (json.c).
  */
 void dnsf_json_init(void);
 

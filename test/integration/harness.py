@@ -447,7 +447,8 @@ class Unbound:
     Unbound's directory: the work dir). extra: more "server:" lines (e.g.
     a "trust-anchor: ..." line). domain_insecure: mark test. and the stub
     zones domain-insecure (the default); False leaves the validator really
-    validating the zones that have a trust anchor. modules: the
+    validating the zones that have a trust anchor. preload: more libraries
+    to preload into Unbound (after the sanitizer runtime). modules: the
     module-config line (default "dynlib validator iterator", or "validator
     iterator" without the module). threads: num-threads. stub_hosts: {zone:
     "host.name@port"}, stub zones whose server the iterator finds by
@@ -457,7 +458,7 @@ class Unbound:
 
     def __init__(self, workdir, stubs, settings=None, feed=None, module=True,
                  conf_env=True, extra=(), name="unbound", domain_insecure=True,
-                 modules=None, threads=1, stub_hosts=None, prefix=()):
+                 modules=None, threads=1, stub_hosts=None, prefix=(), preload=()):
         self.workdir = workdir
         self.stubs = dict(stubs)  # zone -> port
         self.stub_hosts = dict(stub_hosts or {})
@@ -465,6 +466,7 @@ class Unbound:
                                    else "validator iterator")
         self.threads = threads
         self.prefix = list(prefix)  # a command Unbound runs under (valgrind ...)
+        self.preload = list(preload)
         self.valgrind_log = None
         if VALGRIND and not self.prefix:
             self.valgrind_log = workdir.file("%s.valgrind" % name)
@@ -542,8 +544,10 @@ class Unbound:
         # Unbound (which is not built with it): scripts/test's asan runs.
         preload = sanitizer_runtime()
         if preload:
-            env["LD_PRELOAD"] = preload
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+        preloads = [p for p in [preload] + self.preload if p]
+        if preloads:
+            env["LD_PRELOAD"] = " ".join(preloads)
         self.process = Process(self.prefix + [tool("unbound"), "-d", "-c", self.conf],
                                self.workdir.file("%s.out" % self.name), env=env)
         return self
