@@ -21,4 +21,14 @@
 int dnsf_optout_build(const struct dnsf_settings *settings, struct dnsf_cidr_set **set,
 		      struct dnsf_errors *errors);
 
+/**
+ * Build the opt-out set of the settings with the opt-out file's bytes
+ * already read (the module keeps them as the last-good copy).
+ * @param text: the bytes of the file named settings->optout_file, or of
+ *   its copy.
+ * @param name: the file, for messages.
+ */
+int dnsf_optout_build_text(const struct dnsf_settings *settings, const char *text, size_t length,
+			   const char *name, struct dnsf_cidr_set **set, struct dnsf_errors *errors);
+
 #endif

@@ -57,7 +57,8 @@
  * file:
  *   {"ts":"...Z","interval":60,"queries":N,"optout":N,"blocked":N,
  *    "monitored":N,"by_id":{"ID":N,...},"dropped_events":N,
- *    "feed_serial":N,"feed_failures":N}
+ *    "feed_serial":N,"feed_failures":N,"feed_stale_since":null,
+ *    "optout_stale_since":null}
  *  - ts: when the line was written (the end of the interval it covers);
  *    interval: the whole seconds actually covered (rounded; the line written
  *    at stop covers less than a full interval, possibly 0).
@@ -71,6 +72,10 @@
  *  - dropped_events: events missing from the event log, for either reason.
  *  - feed_serial: the serial last given to dnsf_reporter_set_feed (0 before);
  *    feed_failures: delta of dnsf_reporter_count_feed_failure calls.
+ *  - feed_stale_since, optout_stale_since: null while the data in force is
+ *    that of the configured file; else when that file became unusable
+ *    ("...Z"), the data in force being older (the last-good copy at start,
+ *    or what stayed in force after a failed refresh): dnsf_reporter_set_stale.
  *
  * Metrics: the same counters, cumulative since dnsf_reporter_new, in
  * Prometheus text format (node_exporter textfile collector), written to a
@@ -80,7 +85,9 @@
  *   dnsfilter_blocked_total, dnsfilter_monitored_total,
  *   dnsfilter_matches_total{id="..."} (per id, as by_id),
  *   dnsfilter_dropped_events_total, dnsfilter_feed_failures_total (counters),
- *   dnsfilter_feed_serial (gauge).
+ *   dnsfilter_feed_serial, dnsfilter_feed_stale, dnsfilter_optout_stale
+ *   (1 when stale, else 0), dnsfilter_feed_stale_since_seconds,
+ *   dnsfilter_optout_stale_since_seconds (Unix time, 0 when fresh) (gauges).
  */
 #ifndef DNSFILTER_REPORT_H
 #define DNSFILTER_REPORT_H
@@ -90,6 +97,7 @@
 #include <sys/socket.h>
 
 #include "dnsfilter/error.h"
+#include "dnsfilter/limits.h"
 #include "dnsfilter/settings.h"
 
 /** Resolver threads with a slot of their own; more share one. */
@@ -97,7 +105,6 @@
 /** Events each thread's ring holds (a power of two). */
 #define DNSF_REPORT_RING 4096
 /** The writer's round: it drains the rings at least this often. */
-#include "dnsfilter/limits.h"
 #define DNSF_REPORT_WAKE_MS 100
 /** Longest a round waits for a slow event log (FIFO) to take lines. */
 #define DNSF_REPORT_WRITE_MS 100
@@ -106,6 +113,7 @@
 /** Size of dnsf_event.id, with its NUL: a feed id fits whole
  * (DNSF_FEED_ID_MAX, limits.h). */
 #define DNSF_EVENT_ID_SIZE 64
+_Static_assert(DNSF_EVENT_ID_SIZE > DNSF_FEED_ID_MAX, "an event carries every feed id whole");
 
 /** What the reporter writes where. Strings are copied by dnsf_reporter_new. */
 struct dnsf_report_settings {
@@ -113,7 +121,6 @@ struct dnsf_report_settings {
 	const char *log_path;
 	/** client address in the event log */
 	enum dnsf_client_ip client_ip;
-_Static_assert(DNSF_EVENT_ID_SIZE > DNSF_FEED_ID_MAX, "an event carries every feed id whole");
 	/** counter log, or NULL: none */
 	const char *stats_path;
 	/** seconds between counter lines and metrics rewrites, at least 1 */
@@ -223,6 +230,17 @@ void dnsf_report_match(struct dnsf_counters *counters, const struct dnsf_event *
 
 /** The serial of the feed in force; from any thread. */
 void dnsf_reporter_set_feed(struct dnsf_reporter *reporter, uint64_t serial);
+
+/** The files whose data can be stale. */
+enum dnsf_stale_file {
+	DNSF_STALE_FEED = 0,
+	DNSF_STALE_OPTOUT,
+};
+
+/** The data in force from a file is stale since a time (Unix seconds), or
+ * fresh (0); from any thread. */
+void dnsf_reporter_set_stale(struct dnsf_reporter *reporter, enum dnsf_stale_file file,
+			     int64_t since);
 
 /** Count a feed (or opt-out file) load that failed; from any thread. */
 void dnsf_reporter_count_feed_failure(struct dnsf_reporter *reporter);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dnsfilter/error.h"
+#include "dnsfilter/feed.h"
 
 /** Answer for listed names asked with a qtype other than A/AAAA. */
 enum dnsf_other_types {
@@ -63,6 +64,9 @@ struct dnsf_settings {
 	size_t optout_network_count;
 	/** file of more opted-out networks (malloc'd), or NULL */
 	char *optout_file;
+	/** where the last-good copies are kept (malloc'd); default: the feed's
+	 * directory */
+	char *state_dir;
 	/** seconds between checks of the feed and opt-out files; 0: never */
 	uint32_t watch_interval;
 	/** block-event log (malloc'd), or NULL: no event log */
@@ -101,6 +105,10 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
  */
 int dnsf_settings_load(const char *path, struct dnsf_settings *settings,
 		       struct dnsf_errors *errors);
+
+/** The feed limits the settings give (limits.*). */
+void dnsf_settings_feed_limits(const struct dnsf_settings *settings,
+			       struct dnsf_feed_limits *limits);
 
 /** Free what the settings hold and zero them. */
 void dnsf_settings_free(struct dnsf_settings *settings);

@@ -342,9 +342,7 @@ static int run(struct check *check)
 			printf("%s: valid settings; feed %s\n", check->config, settings.feed);
 		}
 		check->feed = settings.feed;
-		limits.max_bytes = settings.feed_max_bytes;
-		limits.max_entries = settings.feed_max_entries;
-		limits.max_names = settings.feed_max_names;
+		dnsf_settings_feed_limits(&settings, &limits);
 		use_limits = &limits;
 	}
 	if (check->output == OUTPUT_JSON) {

@@ -62,6 +62,8 @@ int report_slots_setup(struct dnsf_reporter *reporter)
 	reporter->generation = atomic_fetch_add(&next_generation, 1);
 	atomic_init(&reporter->feed_serial, 0);
 	atomic_init(&reporter->feed_failures, 0);
+	atomic_init(&reporter->stale_since[DNSF_STALE_FEED], 0);
+	atomic_init(&reporter->stale_since[DNSF_STALE_OPTOUT], 0);
 	atomic_init(&reporter->used, 0);
 	pthread_mutex_init(&reporter->overflow_lock, NULL);
 	for (size_t i = 0; i < DNSF_REPORT_SLOTS; i++)
@@ -164,6 +166,21 @@ void dnsf_reporter_set_feed(struct dnsf_reporter *reporter, uint64_t serial)
 {
 	if (reporter)
 		atomic_store_explicit(&reporter->feed_serial, serial, memory_order_relaxed);
+}
+
+void dnsf_reporter_set_stale(struct dnsf_reporter *reporter, enum dnsf_stale_file file,
+			     int64_t since)
+{
+	if (reporter && (file == DNSF_STALE_FEED || file == DNSF_STALE_OPTOUT))
+		atomic_store_explicit(&reporter->stale_since[file], since, memory_order_relaxed);
+}
+
+void report_state_read(struct dnsf_reporter *reporter, struct report_state *state)
+{
+	state->serial = atomic_load_explicit(&reporter->feed_serial, memory_order_relaxed);
+	for (int i = 0; i < 2; i++)
+		state->stale_since[i] =
+		    atomic_load_explicit(&reporter->stale_since[i], memory_order_relaxed);
 }
 
 void dnsf_reporter_count_feed_failure(struct dnsf_reporter *reporter)

@@ -222,8 +222,8 @@ void report_format_event(struct text *text, const struct dnsf_event *event,
 /* ---- counter lines ---- */
 
 void report_format_counter_line(struct text *text, const struct totals *now,
-				const struct totals *last, int64_t covered_ms, uint64_t serial,
-				struct id_table *ids)
+				const struct totals *last, int64_t covered_ms,
+				const struct report_state *state, struct id_table *ids)
 {
 	size_t count;
 	text_string(text, "{\"ts\":\"");
@@ -242,10 +242,22 @@ void report_format_counter_line(struct text *text, const struct totals *now,
 		text_printf(text, "\":%llu", (unsigned long long)sorted[i]->interval);
 	}
 	free(sorted);
-	text_printf(text,
-		    "},\"dropped_events\":%llu,\"feed_serial\":%llu,\"feed_failures\":%llu}\n",
-		    (unsigned long long)(now->dropped - last->dropped), (unsigned long long)serial,
+	text_printf(text, "},\"dropped_events\":%llu,\"feed_serial\":%llu,\"feed_failures\":%llu",
+		    (unsigned long long)(now->dropped - last->dropped),
+		    (unsigned long long)state->serial,
 		    (unsigned long long)(now->feed_failures - last->feed_failures));
+	static const char *const stale_keys[2] = { "feed_stale_since", "optout_stale_since" };
+	for (int i = 0; i < 2; i++) {
+		text_printf(text, ",\"%s\":", stale_keys[i]);
+		if (state->stale_since[i]) {
+			text_string(text, "\"");
+			text_timestamp(text, state->stale_since[i] * 1000);
+			text_string(text, "\"");
+		} else {
+			text_string(text, "null");
+		}
+	}
+	text_string(text, "}\n");
 }
 
 /* ---- metrics ---- */
@@ -258,8 +270,8 @@ static void metric(struct text *text, const char *name, const char *type, const 
 	text_printf(text, "\n# TYPE %s %s\n%s %llu\n", name, type, name, (unsigned long long)value);
 }
 
-void report_format_metrics(struct text *text, const struct totals *totals, uint64_t serial,
-			   struct id_table *ids)
+void report_format_metrics(struct text *text, const struct totals *totals,
+			   const struct report_state *state, struct id_table *ids)
 {
 	size_t count;
 	metric(text, "dnsfilter_queries_total", "counter",
@@ -289,5 +301,20 @@ void report_format_metrics(struct text *text, const struct totals *totals, uint6
 	       totals->dropped);
 	metric(text, "dnsfilter_feed_failures_total", "counter",
 	       "Feed or opt-out file loads that failed.", totals->feed_failures);
-	metric(text, "dnsfilter_feed_serial", "gauge", "Serial of the feed in force.", serial);
+	metric(text, "dnsfilter_feed_serial", "gauge", "Serial of the feed in force.",
+	       state->serial);
+	static const char *const files[2] = { "feed", "optout" };
+	for (int i = 0; i < 2; i++) {
+		char name[64], help[160];
+		snprintf(name, sizeof(name), "dnsfilter_%s_stale", files[i]);
+		snprintf(help, sizeof(help),
+			 "1 when the %s in force is older than the configured file, which "
+			 "cannot be used.",
+			 i == DNSF_STALE_FEED ? "feed" : "opt-out set");
+		metric(text, name, "gauge", help, state->stale_since[i] != 0);
+		snprintf(name, sizeof(name), "dnsfilter_%s_stale_since_seconds", files[i]);
+		metric(text, name, "gauge",
+		       "Since when (Unix time) the configured file cannot be used; 0 when fresh.",
+		       state->stale_since[i] > 0 ? (uint64_t)state->stale_since[i] : 0);
+	}
 }

@@ -92,13 +92,14 @@ static void write_counters(struct dnsf_reporter *reporter)
 	struct totals now;
 	struct text text = { 0 };
 	int64_t at = report_monotonic_ms();
-	uint64_t serial = atomic_load_explicit(&reporter->feed_serial, memory_order_relaxed);
+	struct report_state state;
 
+	report_state_read(reporter, &state);
 	report_slots_sum(reporter, &now);
 	now.dropped += reporter->unwritten_events;
 	if (reporter->stats.path) {
 		report_format_counter_line(&text, &now, &reporter->reported,
-					   at - reporter->reported_at, serial, &reporter->ids);
+					   at - reporter->reported_at, &state, &reporter->ids);
 		if (text.failed) {
 			report_complain(reporter, &reporter->stats.failing, "%s: out of memory",
 					reporter->stats.key);
@@ -114,7 +115,7 @@ static void write_counters(struct dnsf_reporter *reporter)
 	if (reporter->metrics_path) {
 		text.length = 0;
 		text.failed = 0;
-		report_format_metrics(&text, &now, serial, &reporter->ids);
+		report_format_metrics(&text, &now, &state, &reporter->ids);
 		int error = text.failed ? ENOMEM
 					: report_output_replace(reporter->metrics_path, text.bytes,
 								text.length);
@@ -227,8 +228,10 @@ static void open_files(struct dnsf_reporter *reporter, struct dnsf_errors *error
 	}
 	if (reporter->metrics_path) {
 		struct totals zero = { 0 };
+		struct report_state state;
 		struct text text = { 0 };
-		report_format_metrics(&text, &zero, 0, &reporter->ids);
+		report_state_read(reporter, &state);
+		report_format_metrics(&text, &zero, &state, &reporter->ids);
 		int error = text.failed ? ENOMEM
 					: report_output_replace(reporter->metrics_path, text.bytes,
 								text.length);

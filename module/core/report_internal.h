@@ -161,6 +161,8 @@ struct dnsf_reporter {
 	_Alignas(64) _Atomic uint64_t feed_serial;
 	/** failed feed loads */
 	_Atomic uint64_t feed_failures;
+	/** per enum dnsf_stale_file: stale since (Unix s), 0: fresh */
+	_Atomic int64_t stale_since[2];
 	/** slots handed out (may pass DNSF_REPORT_SLOTS) */
 	_Atomic uint32_t used;
 	/** set by dnsf_reporter_stop */
@@ -260,15 +262,26 @@ void report_ids_free(struct id_table *table);
 void report_format_event(struct text *text, const struct dnsf_event *event,
 			 enum dnsf_client_ip client_ip);
 
+/** What the counter line and the metrics say of the data in force. */
+struct report_state {
+	/** the feed's serial */
+	uint64_t serial;
+	/** per enum dnsf_stale_file: stale since (Unix s), 0: fresh */
+	int64_t stale_since[2];
+};
+
+/** The state now (any thread's last word). */
+void report_state_read(struct dnsf_reporter *reporter, struct report_state *state);
+
 /** Append the counter line (report.h, "Counter log"): the deltas from last
  * to now, covering covered_ms, by_id from the interval counts of ids. */
 void report_format_counter_line(struct text *text, const struct totals *now,
-				const struct totals *last, int64_t covered_ms, uint64_t serial,
-				struct id_table *ids);
+				const struct totals *last, int64_t covered_ms,
+				const struct report_state *state, struct id_table *ids);
 
 /** Append the metrics (report.h, "Metrics"), per id from the totals of ids. */
-void report_format_metrics(struct text *text, const struct totals *totals, uint64_t serial,
-			   struct id_table *ids);
+void report_format_metrics(struct text *text, const struct totals *totals,
+			   const struct report_state *state, struct id_table *ids);
 
 /* ---- output.c ---- */
 

@@ -123,6 +123,7 @@ static const struct setting settings_table[] = {
 	{ "match-cname", AS_BOOL(match_cname), .initial = 1 },
 	{ "optout.networks", AS_LIST(optout_networks, optout_network_count) },
 	{ "optout.file", AS_PATH(optout_file) },
+	{ "state-dir", AS_PATH(state_dir) },
 	{ "watch-interval", AS_UINT32(watch_interval), .min = 0, .max = 86400, .initial = 5 },
 	{ "log.path", AS_PATH(log_path) },
 	{ "log.client-ip", AS_WORD(log_client_ip, enum dnsf_client_ip), .words = client_ip_words,
@@ -402,6 +403,24 @@ static void parse_object(const cJSON *object, const char *prefix, struct dnsf_se
 	}
 }
 
+/* The last-good copies live beside the feed unless state-dir says where. */
+static void default_state_dir(struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	const char *slash;
+
+	if (settings->state_dir || !settings->feed)
+		return;
+	slash = strrchr(settings->feed, '/');
+	if (!slash)
+		settings->state_dir = strdup(".");
+	else if (slash == settings->feed)
+		settings->state_dir = strdup("/");
+	else
+		settings->state_dir = strndup(settings->feed, (size_t)(slash - settings->feed));
+	if (!settings->state_dir)
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
+}
+
 int dnsf_settings_parse(const char *text, size_t length, const char *source,
 			struct dnsf_settings *settings, struct dnsf_errors *errors)
 {
@@ -432,6 +451,7 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 			if (settings_table[i].required && !seen[i])
 				dnsf_errors_add(errors, "%s: missing (%s)", settings_table[i].key,
 						settings_table[i].required);
+		default_state_dir(settings, errors);
 	}
 	cJSON_Delete(root);
 	return errors->count == errors_before;
@@ -450,6 +470,15 @@ int dnsf_settings_load(const char *path, struct dnsf_settings *settings, struct 
 	ok = dnsf_settings_parse(text, length, path, settings, errors);
 	free(text);
 	return ok;
+}
+
+void dnsf_settings_feed_limits(const struct dnsf_settings *settings,
+			       struct dnsf_feed_limits *limits)
+{
+	dnsf_feed_limits_default(limits);
+	limits->max_bytes = settings->feed_max_bytes;
+	limits->max_entries = settings->feed_max_entries;
+	limits->max_names = settings->feed_max_names;
 }
 
 void dnsf_settings_free(struct dnsf_settings *settings)

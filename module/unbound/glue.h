@@ -78,6 +78,12 @@ struct dnsfilter {
 	int stopping;
 	int watcher_running;
 	pthread_t watcher;
+	/** the last-good copies of the feed and of the opt-out file (NULL: none) */
+	char *feed_copy, *optout_copy;
+	/** per enum dnsf_stale_file: since when the configured file cannot be
+	 * used while older data stays in force (Unix s), 0: fresh; written
+	 * by init and then the watcher only */
+	int64_t stale_since[2];
 	/** the versions of the files in force (watcher only) */
 	struct file_version feed_version, optout_version;
 	/** next start of an entry after the last check (watcher only) */
@@ -293,17 +299,21 @@ void file_version_read(const char *path, struct file_version *version);
 int file_version_same(const struct file_version *a, const struct file_version *b);
 
 /**
- * Load the feed named in the settings; errors are logged.
- * @return the index, or NULL when the feed was refused.
+ * Load the feed named in the settings and keep its bytes as the last-good
+ * copy; every error is logged. At init (use_copy), a feed that cannot be
+ * used is replaced by the last-good copy. Sets filter->stale_since and the
+ * reporter's state.
+ * @return the index, or NULL when neither the feed nor its copy could serve.
  */
-struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings);
+struct dnsf_index *dnsfilter_load_feed(struct dnsfilter *filter, int use_copy);
 
 /**
- * Build the opt-out set from the settings' networks and file; errors are
- * logged. *set is NULL when there are no networks at all.
+ * Build the opt-out set from the settings' networks and file, as
+ * dnsfilter_load_feed for the file. *set is NULL when there are no
+ * networks at all.
  * @return 1 on success, 0 when refused.
  */
-int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr_set **set);
+int dnsfilter_load_optout(struct dnsfilter *filter, int use_copy, struct dnsf_cidr_set **set);
 
 /** Start the watcher thread (when watch-interval > 0). @return 1 on success. */
 int dnsfilter_watcher_start(struct dnsfilter *filter);

@@ -1,7 +1,9 @@
 /*
  * loader.c - loading the feed and the opt-out networks named in the
- * settings, with every error in Unbound's log; the version of a file (a
- * rename or a rewrite changes it); giving memory back after a load.
+ * settings, with every error in Unbound's log, keeping their last-good
+ * copies and serving from them at init when a file cannot be used
+ * (lastgood.h); the version of a file (a rename or a rewrite changes it);
+ * giving memory back after a load.
  */
 #include "config.h"
 
@@ -9,9 +11,12 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "dnsfilter/lastgood.h"
 #include "dnsfilter/optout.h"
 #include "glue.h"
 
@@ -47,38 +52,116 @@ int file_version_same(const struct file_version *a, const struct file_version *b
 	       a->changed.tv_sec == b->changed.tv_sec && a->changed.tv_nsec == b->changed.tv_nsec;
 }
 
-struct dnsf_index *dnsfilter_load_feed(const struct dnsf_settings *settings)
+static void set_stale(struct dnsfilter *filter, enum dnsf_stale_file file, int64_t since)
 {
-	struct dnsf_feed_limits limits = {
-		.max_bytes = settings->feed_max_bytes,
-		.max_entries = settings->feed_max_entries,
-		.max_names = settings->feed_max_names,
-	};
-	struct dnsf_errors errors = { 0 };
-	struct dnsf_index *index = dnsf_index_from_file(settings->feed, &limits, &errors);
-
-	if (!index) {
-		dnsfilter_log_errors(settings->feed, &errors);
-		log_err("dnsfilter: %s: feed rejected (%zu error%s)", settings->feed, errors.count,
-			errors.count == 1 ? "" : "s");
-	}
-	dnsf_errors_clear(&errors);
-	return index;
+	filter->stale_since[file] = since;
+	dnsf_reporter_set_stale(filter->reporter, file, since);
 }
 
-int dnsfilter_load_optout(const struct dnsf_settings *settings, struct dnsf_cidr_set **set)
+static void rfc3339(int64_t seconds, char *text, size_t size)
 {
-	struct dnsf_errors errors = { 0 };
-	int ok = dnsf_optout_build(settings, set, &errors);
+	time_t clock = (time_t)seconds;
+	struct tm tm;
 
-	if (!ok) {
-		dnsfilter_log_errors(settings->optout_file ? settings->optout_file : "optout",
-				     &errors);
-		log_err("dnsfilter: opt-out networks rejected (%zu error%s)", errors.count,
-			errors.count == 1 ? "" : "s");
+	if (!gmtime_r(&clock, &tm) || strftime(text, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(text, size, "%lld", (long long)seconds);
+}
+
+/*
+ * What a load did, in the log and the stale state: a file that failed is
+ * logged with every reason; at init its copy serves (or nothing does); on
+ * the watcher the data in force stays. Stale since: when the file became
+ * unusable, kept from the first failure until a load succeeds.
+ */
+static void report_load(struct dnsfilter *filter, enum dnsf_stale_file file, const char *path,
+			const char *copy, const char *what, struct dnsf_loaded *loaded)
+{
+	/* the opt-out parser's messages name the file and line already */
+	const char *prefix = file == DNSF_STALE_FEED ? path : "opt-out";
+	char saved[40];
+
+	dnsfilter_log_errors(prefix, &loaded->save_errors);
+	if (loaded->save_errors.count)
+		log_err("dnsfilter: %s: cannot keep the last-good copy; a later start with a bad "
+			"%s would fail",
+			path, what);
+	if (loaded->result && !loaded->from_copy) {
+		if (filter->stale_since[file])
+			log_info("dnsfilter: %s: loaded; the %s in force is current again", path,
+				 what);
+		set_stale(filter, file, 0);
+		return;
 	}
-	dnsf_errors_clear(&errors);
-	return ok;
+	dnsfilter_log_errors(prefix, &loaded->file_errors);
+	log_err("dnsfilter: %s: %s rejected (%zu error%s)", path, what, loaded->file_errors.count,
+		loaded->file_errors.count == 1 ? "" : "s");
+	if (!filter->stale_since[file])
+		set_stale(filter, file, loaded->failed_since);
+	if (loaded->from_copy) {
+		rfc3339(loaded->copy_saved, saved, sizeof(saved));
+		log_err("dnsfilter: %s: serving the last-good %s %s (saved %s): STALE until %s "
+			"is fixed",
+			path, what, copy, saved, path);
+	} else if (copy && loaded->copy_errors.count) {
+		dnsfilter_log_errors(copy, &loaded->copy_errors);
+	}
+}
+
+static void *build_index(const char *text, size_t length, const char *name, void *context,
+			 struct dnsf_errors *errors)
+{
+	(void)name;
+	return dnsf_index_from_buffer(text, length, context, errors);
+}
+
+struct dnsf_index *dnsfilter_load_feed(struct dnsfilter *filter, int use_copy)
+{
+	const struct dnsf_settings *settings = &filter->settings;
+	struct dnsf_feed_limits limits;
+	struct dnsf_loaded loaded;
+
+	dnsf_settings_feed_limits(settings, &limits);
+	dnsf_last_good_load(settings->feed, filter->feed_copy, limits.max_bytes, use_copy,
+			    build_index, &limits, &loaded);
+	report_load(filter, DNSF_STALE_FEED, settings->feed, filter->feed_copy, "feed", &loaded);
+	dnsf_loaded_clear(&loaded);
+	return loaded.result;
+}
+
+static void *build_optout(const char *text, size_t length, const char *name, void *context,
+			  struct dnsf_errors *errors)
+{
+	struct dnsf_cidr_set *set = NULL;
+
+	dnsf_optout_build_text(context, text, length, name, &set, errors);
+	return set;
+}
+
+int dnsfilter_load_optout(struct dnsfilter *filter, int use_copy, struct dnsf_cidr_set **set)
+{
+	const struct dnsf_settings *settings = &filter->settings;
+	struct dnsf_errors errors = { 0 };
+	struct dnsf_loaded loaded;
+	int ok;
+
+	if (!settings->optout_file) {
+		/* the settings' networks alone: invalid ones are the settings' fault */
+		ok = dnsf_optout_build(settings, set, &errors);
+		if (!ok) {
+			dnsfilter_log_errors("optout", &errors);
+			log_err("dnsfilter: opt-out networks rejected (%zu error%s)",
+				errors.count, errors.count == 1 ? "" : "s");
+		}
+		dnsf_errors_clear(&errors);
+		return ok;
+	}
+	dnsf_last_good_load(settings->optout_file, filter->optout_copy, DNSF_CIDR_FILE_MAX_BYTES,
+			    use_copy, build_optout, (void *)settings, &loaded);
+	report_load(filter, DNSF_STALE_OPTOUT, settings->optout_file, filter->optout_copy,
+		    "opt-out set", &loaded);
+	dnsf_loaded_clear(&loaded);
+	*set = loaded.result;
+	return *set != NULL;
 }
 
 /* Give freed memory back to the system: a feed's build frees tens of

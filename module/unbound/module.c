@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnsfilter/lastgood.h"
 #include "glue.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -55,6 +56,8 @@ static void free_filter(struct dnsfilter *filter)
 	dnsf_cidr_set_free(atomic_load(&filter->optout));
 	dnsf_grace_free(filter->grace);
 	dnsf_settings_free(&filter->settings);
+	free(filter->feed_copy);
+	free(filter->optout_copy);
 	free(filter);
 }
 
@@ -96,17 +99,32 @@ int init(struct module_env *env, int id)
 		log_err("dnsfilter: %s: settings rejected; not starting", path);
 		goto fail;
 	}
+	filter->feed_copy = dnsf_last_good_path(filter->settings.state_dir, filter->settings.feed);
+	if (!filter->feed_copy ||
+	    (filter->settings.optout_file &&
+	     !(filter->optout_copy = dnsf_last_good_path(filter->settings.state_dir,
+							  filter->settings.optout_file)))) {
+		log_err("dnsfilter: out of memory");
+		goto fail;
+	}
 	/* The files' versions are read before the files, so that a change
-	 * while they load is picked up by the watcher. */
+	 * while they load is picked up by the watcher. A file that cannot be
+	 * used is replaced by its last-good copy: a bad feed must not take
+	 * DNS down at a reload. */
 	file_version_read(filter->settings.feed, &filter->feed_version);
 	if (filter->settings.optout_file)
 		file_version_read(filter->settings.optout_file, &filter->optout_version);
-	index = dnsfilter_load_feed(&filter->settings);
-	if (!index)
+	index = dnsfilter_load_feed(filter, 1);
+	if (!index) {
+		log_err("dnsfilter: %s: no usable feed and no last-good copy; not starting",
+			filter->settings.feed);
 		goto fail;
+	}
 	atomic_store(&filter->index, index);
-	if (!dnsfilter_load_optout(&filter->settings, &optout))
+	if (!dnsfilter_load_optout(filter, 1, &optout)) {
+		log_err("dnsfilter: no usable opt-out set and no last-good copy; not starting");
 		goto fail;
+	}
 	atomic_store(&filter->optout, optout);
 	filter->ede = filter->settings.ede && host_ede_enabled(env);
 	dnsfilter_find_self_address(filter, env);

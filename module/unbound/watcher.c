@@ -14,7 +14,6 @@
 
 #include "util/log.h"
 
-#include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,14 +63,8 @@ static void check_feed(struct dnsfilter *filter)
 	/* The version is read before the file: a change during the load
 	 * shows up at the next check. */
 	filter->feed_version = version;
-	if (!version.exists) {
-		log_err("dnsfilter: %s: %s; the loaded feed stays in force", filter->settings.feed,
-			strerror(errno));
-		count_feed_failure(filter);
-		return;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	index = dnsfilter_load_feed(&filter->settings);
+	index = dnsfilter_load_feed(filter, 0);
 	if (!index) {
 		dnsfilter_trim_memory();
 		log_err("dnsfilter: %s: the loaded feed stays in force", filter->settings.feed);
@@ -101,7 +94,7 @@ static void check_optout(struct dnsfilter *filter)
 	if (file_version_same(&version, &filter->optout_version))
 		return;
 	filter->optout_version = version;
-	if (!dnsfilter_load_optout(&filter->settings, &set)) {
+	if (!dnsfilter_load_optout(filter, 0, &set)) {
 		log_err("dnsfilter: %s: the opt-out networks in force stay",
 			filter->settings.optout_file);
 		if (filter->reporter)
@@ -147,7 +140,10 @@ static struct timespec wake_time(const struct dnsfilter *filter)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	clock_gettime(CLOCK_REALTIME, &wall);
-	if (filter->next_start != INT64_MAX) {
+	/* In whole seconds first: a start in year 9999 is 2.5e20 ns away, past
+	 * what int64_t holds; only a start within the sleep needs nanoseconds. */
+	if (filter->next_start != INT64_MAX &&
+	    filter->next_start - (int64_t)wall.tv_sec <= sleep_ns / 1000000000) {
 		int64_t to_start = (filter->next_start - (int64_t)wall.tv_sec) * 1000000000 -
 				   wall.tv_nsec + 1000000; /* 1 ms past the start */
 		if (to_start < sleep_ns)
@@ -199,8 +195,9 @@ int dnsfilter_watcher_start(struct dnsfilter *filter)
 	pthread_condattr_destroy(&attributes);
 	pthread_mutex_init(&filter->lock, NULL);
 	filter->stopping = 0;
-	if (pthread_create(&filter->watcher, NULL, watcher_main, filter) != 0) {
-		log_err("dnsfilter: cannot start the watcher thread: %s", strerror(errno));
+	int error = pthread_create(&filter->watcher, NULL, watcher_main, filter);
+	if (error != 0) {
+		log_err("dnsfilter: cannot start the watcher thread: %s", strerror(error));
 		pthread_cond_destroy(&filter->wake);
 		pthread_mutex_destroy(&filter->lock);
 		return 0;

@@ -1,0 +1,176 @@
+/*
+ * lastgood.c - the last-good copies (see lastgood.h).
+ */
+#include "dnsfilter/lastgood.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dnsfilter/file.h"
+
+char *dnsf_last_good_path(const char *state_dir, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t size;
+	char *copy;
+
+	base = base ? base + 1 : path;
+	size = strlen(state_dir) + strlen(base) + sizeof("/.last-good");
+	copy = malloc(size);
+	if (copy)
+		snprintf(copy, size, "%s/%s.last-good", state_dir, base);
+	return copy;
+}
+
+/* Does the copy hold exactly these bytes already? (Saves a write of a
+ * large feed at every restart.) */
+static int copy_holds(const char *copy, const char *text, size_t length)
+{
+	struct dnsf_errors ignored = { 0 };
+	size_t held_length;
+	char *held;
+	int same;
+
+	if (!dnsf_file_read(copy, length, NULL, &held, &held_length, &ignored)) {
+		dnsf_errors_clear(&ignored);
+		return 0;
+	}
+	same = held_length == length && memcmp(held, text, length) == 0;
+	free(held);
+	return same;
+}
+
+static int write_all(int fd, const char *bytes, size_t length)
+{
+	while (length > 0) {
+		ssize_t written = write(fd, bytes, length);
+		if (written < 0 && errno == EINTR)
+			continue;
+		if (written <= 0)
+			return 0;
+		bytes += written;
+		length -= (size_t)written;
+	}
+	return 1;
+}
+
+/* Make the rename itself durable; a failure here only weakens that. */
+static void sync_directory(const char *path)
+{
+	char *copy = strdup(path);
+	int fd;
+
+	if (!copy)
+		return;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
+int dnsf_last_good_save(const char *copy, const char *text, size_t length,
+			struct dnsf_errors *errors)
+{
+	size_t size = strlen(copy) + 32;
+	char *temporary;
+	int fd;
+
+	if (copy_holds(copy, text, length))
+		return 1;
+	temporary = malloc(size);
+	if (!temporary) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory", copy);
+		return 0;
+	}
+	snprintf(temporary, size, "%s.%ld.tmp", copy, (long)getpid());
+	/* 0600: the opt-out file lists customers' networks */
+	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+		  0600);
+	if (fd < 0) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot create: %s", temporary,
+				     strerror(errno));
+		free(temporary);
+		return 0;
+	}
+	if (!write_all(fd, text, length) || fsync(fd) != 0) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot write: %s", temporary,
+				     errno ? strerror(errno) : "short write");
+		close(fd);
+		unlink(temporary);
+		free(temporary);
+		return 0;
+	}
+	close(fd);
+	if (rename(temporary, copy) != 0) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot rename to %s: %s",
+				     temporary, copy, strerror(errno));
+		unlink(temporary);
+		free(temporary);
+		return 0;
+	}
+	free(temporary);
+	sync_directory(copy);
+	return 1;
+}
+
+/* Read and build one file; 1 with *result set, or 0 with errors. */
+static int load_one(const char *path, size_t max_bytes, dnsf_build_fn build, void *context,
+		    void **result, char **text, size_t *length, struct dnsf_errors *errors)
+{
+	*result = NULL;
+	if (!dnsf_file_read(path, max_bytes, NULL, text, length, errors))
+		return 0;
+	*result = build(*text, *length, path, context, errors);
+	if (!*result && errors->count == 0)
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
+	return *result != NULL;
+}
+
+int dnsf_last_good_load(const char *path, const char *copy, size_t max_bytes, int use_copy,
+			dnsf_build_fn build, void *context, struct dnsf_loaded *loaded)
+{
+	struct stat info;
+	size_t length = 0;
+	char *text = NULL;
+
+	memset(loaded, 0, sizeof(*loaded));
+	if (load_one(path, max_bytes, build, context, &loaded->result, &text, &length,
+		     &loaded->file_errors)) {
+		if (copy)
+			dnsf_last_good_save(copy, text, length, &loaded->save_errors);
+		free(text);
+		return 1;
+	}
+	free(text);
+	text = NULL;
+	loaded->failed_since = stat(path, &info) == 0 ? (int64_t)info.st_mtime : (int64_t)time(NULL);
+	if (!use_copy || !copy)
+		return 0;
+	if (stat(copy, &info) != 0) {
+		dnsf_errors_add_kind(&loaded->copy_errors, DNSF_ERROR_IO, "%s",
+				     errno == ENOENT ? "no last-good copy yet" : strerror(errno));
+		return 0;
+	}
+	loaded->copy_saved = (int64_t)info.st_mtime;
+	if (load_one(copy, max_bytes, build, context, &loaded->result, &text, &length,
+		     &loaded->copy_errors))
+		loaded->from_copy = 1;
+	free(text);
+	return loaded->result != NULL;
+}
+
+void dnsf_loaded_clear(struct dnsf_loaded *loaded)
+{
+	dnsf_errors_clear(&loaded->file_errors);
+	dnsf_errors_clear(&loaded->copy_errors);
+	dnsf_errors_clear(&loaded->save_errors);
+}
