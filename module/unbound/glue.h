@@ -317,8 +317,17 @@ int dnsfilter_load_optout(struct dnsfilter *filter, int use_copy, struct dnsf_ci
 
 /** Start the watcher thread (when watch-interval > 0). @return 1 on success. */
 int dnsfilter_watcher_start(struct dnsfilter *filter);
-/** Stop and join it; safe when it never started. */
-void dnsfilter_watcher_stop(struct dnsfilter *filter);
+/** How long stop waits for the watcher before it leaves it behind. */
+#define DNSFILTER_WATCHER_STOP_SECONDS 10
+
+/**
+ * Stop and join it; safe when it never started. A watcher that does not
+ * end within DNSFILTER_WATCHER_STOP_SECONDS (stuck in a system call) is
+ * left behind with the module's code kept loaded.
+ * @return 1 when it stopped, 0 when it was left behind: then the filter
+ *   (and all the watcher may touch) must not be freed.
+ */
+int dnsfilter_watcher_stop(struct dnsfilter *filter);
 
 /** Remove cached answers that the published feed now blocks or monitors
  * (init, with no worker running, or a worker thread; never the watcher). */

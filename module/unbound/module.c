@@ -50,7 +50,13 @@ static void free_filter(struct dnsfilter *filter)
 {
 	if (!filter)
 		return;
-	dnsfilter_watcher_stop(filter);
+	if (!dnsfilter_watcher_stop(filter)) {
+		/* the watcher left behind uses all of it: a bounded leak, once
+		 * per stuck stop, instead of a resolver that cannot stop */
+		if (filter->reporter)
+			dnsf_reporter_stop(filter->reporter);
+		return;
+	}
 	dnsfilter_counting_stop(filter);
 	dnsf_index_free(atomic_load(&filter->index));
 	dnsf_cidr_set_free(atomic_load(&filter->optout));

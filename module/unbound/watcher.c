@@ -14,6 +14,8 @@
 
 #include "util/log.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,16 +208,52 @@ int dnsfilter_watcher_start(struct dnsfilter *filter)
 	return 1;
 }
 
-void dnsfilter_watcher_stop(struct dnsfilter *filter)
+/*
+ * Keep the module's code mapped after Unbound unloads it: a watcher left
+ * behind in a system call returns into it one day. Unbound's next dlopen
+ * of the same file then gets this copy back (its globals included, which
+ * hold nothing of an old filter).
+ */
+static void pin_module(void)
 {
+	Dl_info info;
+
+	if (!dladdr((void *)pin_module, &info) || !info.dli_fname ||
+	    !dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+		log_err("dnsfilter: cannot keep the module loaded for the watcher left "
+			"behind: %s",
+			dlerror());
+}
+
+int dnsfilter_watcher_stop(struct dnsfilter *filter)
+{
+	struct timespec deadline;
+	int error;
+
 	if (!filter->watcher_running)
-		return;
+		return 1;
 	pthread_mutex_lock(&filter->lock);
 	filter->stopping = 1;
 	pthread_cond_signal(&filter->wake);
 	pthread_mutex_unlock(&filter->lock);
-	pthread_join(filter->watcher, NULL);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += DNSFILTER_WATCHER_STOP_SECONDS;
+	error = pthread_timedjoin_np(filter->watcher, NULL, &deadline);
+	if (error == ETIMEDOUT) {
+		/* Stuck in the kernel (a file on a dead network mount): stop
+		 * and reload must not wait for it. It keeps the filter (never
+		 * freed) and the module's code (pinned), and ends on its own
+		 * once its system call returns, since stopping is set. */
+		log_err("dnsfilter: the watcher thread has not stopped in %d s (a file "
+			"operation that does not return: %s on a dead network mount?); "
+			"leaving it behind",
+			DNSFILTER_WATCHER_STOP_SECONDS, filter->settings.feed);
+		pthread_detach(filter->watcher);
+		pin_module();
+		return 0;
+	}
 	pthread_cond_destroy(&filter->wake);
 	pthread_mutex_destroy(&filter->lock);
 	filter->watcher_running = 0;
+	return 1;
 }

@@ -221,6 +221,49 @@ class LastGoodTest(unittest.TestCase):
                          r"cannot create")
 
 
+STALL_STAT = os.environ.get("DNSFILTER_STALL_STAT")
+
+
+@unittest.skipUnless(STALL_STAT and os.path.exists(STALL_STAT),
+                     "DNSFILTER_STALL_STAT (the stall_stat.so fault library) not built")
+class StuckWatcherTest(unittest.TestCase):
+    """The watcher stuck in stat() of the feed (a dead network mount, made
+    here by preloading stall_stat.so): `unbound-control stop` still
+    completes, the watcher being left behind after its timeout."""
+
+    def test_stop_completes_with_the_watcher_stuck(self):
+        workdir = harness.WorkDir("stuck")
+        self.addCleanup(workdir.cleanup)
+        trigger = workdir.file("stall-now")
+        self.addCleanup(lambda: os.path.exists(trigger) and os.unlink(trigger))
+        os.environ["DNSFILTER_STALL_SUFFIX"] = "/feed.json"
+        os.environ["DNSFILTER_STALL_TRIGGER"] = trigger
+        self.addCleanup(os.environ.pop, "DNSFILTER_STALL_SUFFIX", None)
+        self.addCleanup(os.environ.pop, "DNSFILTER_STALL_TRIGGER", None)
+        nsd = harness.Nsd(workdir, ZONES)
+        self.addCleanup(nsd.stop)
+        nsd.start()
+        unbound = harness.Unbound(workdir, {ZONE: nsd.port}, settings=settings(),
+                                  feed=GOOD, preload=[STALL_STAT])
+        self.addCleanup(unbound.stop)
+        unbound.start()
+        self.assertEqual(unbound.query(C2, "A").rdata("A"), [SINKHOLE_A])
+        with open(trigger, "w"):
+            pass
+        time.sleep(2.5)  # watch-interval 1: the watcher is now in stat()
+        self.assertEqual(unbound.query(C2, "A").rdata("A"), [SINKHOLE_A],
+                         "queries are answered while the watcher is stuck")
+        started = time.monotonic()
+        unbound.control("stop", timeout=60)
+        code = unbound.wait_exit(40)
+        elapsed = time.monotonic() - started
+        self.assertIsNotNone(code, "Unbound did not stop within 40 s with the watcher "
+                             "stuck:\n" + unbound.output()[-3000:])
+        self.assertRegex(unbound.output(), r"error: dnsfilter: the watcher thread has not "
+                                           r"stopped in \d+ s")
+        print("\n  stop with a stuck watcher: %.1f s" % elapsed)
+
+
 class FarFutureStartTest(unittest.TestCase):
     """An entry starting in 9999 next to one in force: the watcher's sleep
     until the next start must not overflow (the ASan+UBSan run reports a
