@@ -28,6 +28,17 @@ enum dnsf_mode {
 	DNSF_MODE_MONITOR,
 };
 
+/** enforce-from not given: the mode never changes by itself. */
+#define DNSF_ENFORCE_FROM_NONE INT64_MIN
+
+/** A local address Unbound listens on (optout.service-addresses). */
+struct dnsf_address {
+	/** AF_INET or AF_INET6 (an IPv4-mapped IPv6 address is stored as AF_INET) */
+	int family;
+	/** the address, network order: 4 bytes (AF_INET) or 16 */
+	uint8_t bytes[16];
+};
+
 /** How much of the client address the event log shows (log.client-ip). */
 enum dnsf_client_ip {
 	/** the whole address */
@@ -54,6 +65,9 @@ struct dnsf_settings {
 	enum dnsf_other_types other_types;
 	/** enforce or monitor */
 	enum dnsf_mode mode;
+	/** enforce-from (Unix s): monitor before it, enforce from it on (mode is
+	 * then enforce); DNSF_ENFORCE_FROM_NONE when not given */
+	int64_t enforce_from;
 	/** attach EDE 15 when Unbound's ede is on */
 	int ede;
 	/** also act when an answer's CNAME/DNAME chain reaches a listed name */
@@ -64,6 +78,11 @@ struct dnsf_settings {
 	size_t optout_network_count;
 	/** file of more opted-out networks (malloc'd), or NULL */
 	char *optout_file;
+	/** optout.service-addresses: a query that arrives at one of these local
+	 * addresses is treated as an opted-out client's (malloc'd, no two alike) */
+	struct dnsf_address *service_addresses;
+	/** number of service_addresses */
+	size_t service_address_count;
 	/** where the last-good copies are kept (malloc'd); default: the feed's
 	 * directory */
 	char *state_dir;
@@ -109,6 +128,21 @@ int dnsf_settings_load(const char *path, struct dnsf_settings *settings,
 /** The feed limits the settings give (limits.*). */
 void dnsf_settings_feed_limits(const struct dnsf_settings *settings,
 			       struct dnsf_feed_limits *limits);
+
+/**
+ * The mode in force at a time: mode, except monitor before enforce-from.
+ * @param now: Unix seconds.
+ */
+enum dnsf_mode dnsf_settings_mode_at(const struct dnsf_settings *settings, int64_t now);
+
+/**
+ * Is a local address one of optout.service-addresses? An IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d) is compared as the IPv4 address.
+ * @param family: AF_INET or AF_INET6 (anything else: no).
+ * @param bytes: 4 or 16 bytes, network order.
+ */
+int dnsf_settings_is_service_address(const struct dnsf_settings *settings, int family,
+				     const void *bytes);
 
 /** Free what the settings hold and zero them. */
 void dnsf_settings_free(struct dnsf_settings *settings);

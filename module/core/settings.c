@@ -13,6 +13,7 @@
 #include "dnsfilter/settings.h"
 #include "dnsfilter/file.h"
 #include "dnsfilter/limits.h"
+#include "dnsfilter/timeparse.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -39,6 +40,12 @@ enum setting_type {
 	SETTING_IPV6,
 	/** a list of strings: char ** and, at count_offset, its size_t count */
 	SETTING_LIST,
+	/** an RFC 3339 timestamp: int64_t Unix seconds, DNSF_ENFORCE_FROM_NONE
+	 * when not given */
+	SETTING_TIMESTAMP,
+	/** a list of IPv4/IPv6 addresses: struct dnsf_address * and, at
+	 * count_offset, its size_t count */
+	SETTING_ADDRESSES,
 };
 
 /** A word a SETTING_WORD accepts, and the enum value it stands for. */
@@ -82,6 +89,10 @@ struct setting {
 #define AS_IPV6(member) .type = SETTING_IPV6, .offset = FIELD(member, struct in6_addr)
 #define AS_LIST(member, count)                                                                     \
 	.type = SETTING_LIST, .offset = FIELD(member, char **), .count_offset = FIELD(count, size_t)
+#define AS_TIMESTAMP(member) .type = SETTING_TIMESTAMP, .offset = FIELD(member, int64_t)
+#define AS_ADDRESSES(member, count)                                                                \
+	.type = SETTING_ADDRESSES, .offset = FIELD(member, struct dnsf_address *),                 \
+	.count_offset = FIELD(count, size_t)
 
 /* a word's value is stored through an int */
 _Static_assert(sizeof(enum dnsf_other_types) == sizeof(int), "enum stored as int");
@@ -119,10 +130,12 @@ static const struct setting settings_table[] = {
 	  .initial = DNSF_OTHER_NODATA },
 	{ "mode", AS_WORD(mode, enum dnsf_mode), .words = mode_words,
 	  .initial = DNSF_MODE_ENFORCE },
+	{ "enforce-from", AS_TIMESTAMP(enforce_from) },
 	{ "ede", AS_BOOL(ede), .initial = 1 },
 	{ "match-cname", AS_BOOL(match_cname), .initial = 1 },
 	{ "optout.networks", AS_LIST(optout_networks, optout_network_count) },
 	{ "optout.file", AS_PATH(optout_file) },
+	{ "optout.service-addresses", AS_ADDRESSES(service_addresses, service_address_count) },
 	{ "state-dir", AS_PATH(state_dir) },
 	{ "watch-interval", AS_UINT32(watch_interval), .min = 0, .max = 86400, .initial = 5 },
 	{ "log.path", AS_PATH(log_path) },
@@ -331,10 +344,92 @@ static void set_list(const struct setting *setting, const cJSON *value,
 	}
 }
 
+/* A whole RFC 3339 timestamp with its UTC offset: a bare date would be
+ * midnight in some zone the operator did not write down. */
+static void set_timestamp(const struct setting *setting, const cJSON *value,
+			  struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	const char *text = cJSON_GetStringValue(value);
+	int64_t *out = field(settings, setting->offset);
+
+	if (!text || strlen(text) <= 10 || (text[10] != 'T' && text[10] != 't') ||
+	    !dnsf_parse_time(text, 0, out)) {
+		bad_value(setting->key,
+			  "an RFC 3339 timestamp with its UTC offset "
+			  "(\"2024-07-01T00:00:00+09:00\")",
+			  value, errors);
+		*out = DNSF_ENFORCE_FROM_NONE;
+	}
+}
+
+/* One address of a list: IPv4 or IPv6 text, no prefix length, no zone, not
+ * a wildcard (no query arrives at 0.0.0.0 or ::). */
+static int parse_address(const char *text, struct dnsf_address *address)
+{
+	static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t zero[16] = { 0 };
+
+	memset(address, 0, sizeof(*address));
+	if (inet_pton(AF_INET, text, address->bytes) == 1) {
+		address->family = AF_INET;
+	} else if (inet_pton(AF_INET6, text, address->bytes) == 1) {
+		address->family = AF_INET6;
+		if (memcmp(address->bytes, v4_mapped, sizeof(v4_mapped)) == 0) {
+			memmove(address->bytes, address->bytes + 12, 4);
+			memset(address->bytes + 4, 0, 12);
+			address->family = AF_INET;
+		}
+	} else {
+		return 0;
+	}
+	return memcmp(address->bytes, zero, address->family == AF_INET ? 4 : 16) != 0;
+}
+
+static void set_addresses(const struct setting *setting, const cJSON *value,
+			  struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	struct dnsf_address **list = field(settings, setting->offset);
+	size_t *count = field(settings, setting->count_offset);
+	const cJSON *item;
+	size_t index = 0;
+
+	if (!cJSON_IsArray(value)) {
+		bad_value(setting->key, "a list of IPv4 or IPv6 addresses", value, errors);
+		return;
+	}
+	free(*list); /* given twice: the last one counts */
+	*count = 0;
+	*list = calloc((size_t)cJSON_GetArraySize(value) + 1, sizeof(**list));
+	if (!*list) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory", setting->key);
+		return;
+	}
+	cJSON_ArrayForEach(item, value)
+	{
+		const char *text = cJSON_GetStringValue(item);
+		struct dnsf_address *address = &(*list)[*count];
+		char key[300];
+
+		snprintf(key, sizeof(key), "%s[%zu]", setting->key, index++);
+		if (!text || !parse_address(text, address)) {
+			bad_value(key, "an IPv4 or IPv6 address (not a network, not a wildcard)",
+				  item, errors);
+			continue;
+		}
+		if (dnsf_settings_is_service_address(settings, address->family, address->bytes)) {
+			dnsf_errors_add(errors, "%s: \"%s\": given twice", key, text);
+			continue;
+		}
+		(*count)++;
+	}
+}
+
 static const setter setters[] = {
-	[SETTING_PATH] = set_path,     [SETTING_BOOL] = set_bool, [SETTING_UINT32] = set_uint32,
-	[SETTING_UINT64] = set_uint64, [SETTING_WORD] = set_word, [SETTING_IPV4] = set_ipv4,
-	[SETTING_IPV6] = set_ipv6,     [SETTING_LIST] = set_list,
+	[SETTING_PATH] = set_path,           [SETTING_BOOL] = set_bool,
+	[SETTING_UINT32] = set_uint32,       [SETTING_UINT64] = set_uint64,
+	[SETTING_WORD] = set_word,           [SETTING_IPV4] = set_ipv4,
+	[SETTING_IPV6] = set_ipv6,           [SETTING_LIST] = set_list,
+	[SETTING_TIMESTAMP] = set_timestamp, [SETTING_ADDRESSES] = set_addresses,
 };
 
 /* The defaults: the rows' initial values; everything else is zero. */
@@ -354,6 +449,9 @@ static void set_defaults(struct dnsf_settings *settings)
 			break;
 		case SETTING_UINT64:
 			*(uint64_t *)out = setting->initial;
+			break;
+		case SETTING_TIMESTAMP:
+			*(int64_t *)out = DNSF_ENFORCE_FROM_NONE;
 			break;
 		default:
 			break;
@@ -401,6 +499,20 @@ static void parse_object(const cJSON *object, const char *prefix, struct dnsf_se
 			dnsf_errors_add(errors, "%s: unknown key", key);
 		}
 	}
+}
+
+/* Settings that are each valid but contradict one another. */
+static void check_combinations(const struct dnsf_settings *settings, struct dnsf_errors *errors)
+{
+	/* Which one did the operator mean? Monitor for good, or monitor until
+	 * a date? Guessing either way filters (or stops filtering) customers
+	 * the operator did not expect to, so neither is guessed. */
+	if (settings->mode == DNSF_MODE_MONITOR && settings->enforce_from != DNSF_ENFORCE_FROM_NONE)
+		dnsf_errors_add(errors,
+				"enforce-from: cannot be combined with \"mode\": "
+				"\"monitor\" (monitor never enforces); remove \"mode\" to "
+				"monitor until enforce-from, or enforce-from to monitor for "
+				"good");
 }
 
 /* The last-good copies live beside the feed unless state-dir says where. */
@@ -451,6 +563,7 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 			if (settings_table[i].required && !seen[i])
 				dnsf_errors_add(errors, "%s: missing (%s)", settings_table[i].key,
 						settings_table[i].required);
+		check_combinations(settings, errors);
 		default_state_dir(settings, errors);
 	}
 	cJSON_Delete(root);
@@ -481,6 +594,34 @@ void dnsf_settings_feed_limits(const struct dnsf_settings *settings,
 	limits->max_names = settings->feed_max_names;
 }
 
+enum dnsf_mode dnsf_settings_mode_at(const struct dnsf_settings *settings, int64_t now)
+{
+	if (settings->enforce_from != DNSF_ENFORCE_FROM_NONE && now < settings->enforce_from)
+		return DNSF_MODE_MONITOR;
+	return settings->mode;
+}
+
+int dnsf_settings_is_service_address(const struct dnsf_settings *settings, int family,
+				     const void *bytes)
+{
+	static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const uint8_t *address = bytes;
+
+	if (family == AF_INET6 && memcmp(address, v4_mapped, sizeof(v4_mapped)) == 0) {
+		family = AF_INET;
+		address += 12;
+	}
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	for (size_t i = 0; i < settings->service_address_count; i++) {
+		const struct dnsf_address *service = &settings->service_addresses[i];
+		if (service->family == family &&
+		    memcmp(service->bytes, address, family == AF_INET ? 4 : 16) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 void dnsf_settings_free(struct dnsf_settings *settings)
 {
 	free(settings->source);
@@ -488,6 +629,8 @@ void dnsf_settings_free(struct dnsf_settings *settings)
 		const struct setting *setting = &settings_table[i];
 		if (setting->type == SETTING_PATH)
 			free(*(char **)field(settings, setting->offset));
+		else if (setting->type == SETTING_ADDRESSES)
+			free(*(struct dnsf_address **)field(settings, setting->offset));
 		else if (setting->type == SETTING_LIST)
 			free_list(*(char ***)field(settings, setting->offset),
 				  *(size_t *)field(settings, setting->count_offset));

@@ -340,6 +340,150 @@ START_TEST(test_unreadable_settings_are_io_errors)
 }
 END_TEST
 
+/* ---- enforce-from ---- */
+
+START_TEST(test_enforce_from_is_absent_by_default)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(parse("{\"feed\":\"f\"}", &s, &errors));
+	ck_assert(s.enforce_from == DNSF_ENFORCE_FROM_NONE);
+	ck_assert_int_eq(dnsf_settings_mode_at(&s, 0), DNSF_MODE_ENFORCE);
+	ck_assert_int_eq(dnsf_settings_mode_at(&s, INT64_MAX), DNSF_MODE_ENFORCE);
+	dnsf_settings_free(&s);
+	ck_assert(parse("{\"feed\":\"f\",\"mode\":\"monitor\"}", &s, &errors));
+	ck_assert_int_eq(dnsf_settings_mode_at(&s, INT64_MAX), DNSF_MODE_MONITOR);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_enforce_from_monitors_until_the_second_it_names)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	/* 2024-07-01T00:00:00+09:00 is 2024-06-30T15:00:00Z = 1719759600 */
+	ck_assert(parse("{\"feed\":\"f\",\"enforce-from\":\"2024-07-01T00:00:00+09:00\"}", &s,
+			&errors));
+	ck_assert_int_eq(s.enforce_from, 1719759600);
+	ck_assert_int_eq(s.mode, DNSF_MODE_ENFORCE);
+	ck_assert_int_eq(dnsf_settings_mode_at(&s, 1719759599), DNSF_MODE_MONITOR);
+	ck_assert_int_eq(dnsf_settings_mode_at(&s, 1719759600), DNSF_MODE_ENFORCE);
+	ck_assert_int_eq(dnsf_settings_mode_at(&s, 1719759601), DNSF_MODE_ENFORCE);
+	dnsf_settings_free(&s);
+	/* with mode enforce written out, and in UTC with a fraction */
+	ck_assert(parse("{\"feed\":\"f\",\"mode\":\"enforce\","
+			"\"enforce-from\":\"2024-06-30T15:00:00.250Z\"}",
+			&s, &errors));
+	ck_assert_int_eq(s.enforce_from, 1719759600);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_enforce_from_must_be_a_whole_timestamp)
+{
+	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":\"2024-07-01\"}",
+			     "enforce-from: must be an RFC 3339 timestamp with its UTC offset");
+	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":\"2024-07-01T00:00:00\"}",
+			     "enforce-from: must be an RFC 3339 timestamp");
+	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":\"2024-02-30T00:00:00Z\"}",
+			     "enforce-from: must be an RFC 3339 timestamp");
+	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":1719759600}",
+			     "enforce-from: must be an RFC 3339 timestamp");
+	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":\"tomorrow\"}",
+			     "not \"tomorrow\"");
+}
+END_TEST
+
+START_TEST(test_enforce_from_with_monitor_mode_is_an_error)
+{
+	/* monitor for good, or until enforce-from? Not guessed. */
+	assert_rejected_with("{\"feed\":\"f\",\"mode\":\"monitor\","
+			     "\"enforce-from\":\"2024-07-01T00:00:00+09:00\"}",
+			     "enforce-from: cannot be combined with \"mode\": \"monitor\"");
+}
+END_TEST
+
+/* ---- optout.service-addresses ---- */
+
+START_TEST(test_service_addresses_are_parsed_and_looked_up)
+{
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	struct in_addr v4;
+	struct in6_addr v6;
+	ck_assert(parse("{\"feed\":\"f\",\"optout\":{\"service-addresses\":"
+			"[\"192.0.2.53\",\"2001:db8::53\",\"::ffff:198.51.100.53\"]}}",
+			&s, &errors));
+	ck_assert_uint_eq(s.service_address_count, 3);
+	ck_assert_int_eq(s.service_addresses[0].family, AF_INET);
+	ck_assert_int_eq(s.service_addresses[1].family, AF_INET6);
+	/* an IPv4-mapped address is the IPv4 address */
+	ck_assert_int_eq(s.service_addresses[2].family, AF_INET);
+	inet_pton(AF_INET, "192.0.2.53", &v4);
+	ck_assert(dnsf_settings_is_service_address(&s, AF_INET, &v4));
+	inet_pton(AF_INET, "198.51.100.53", &v4);
+	ck_assert(dnsf_settings_is_service_address(&s, AF_INET, &v4));
+	inet_pton(AF_INET, "192.0.2.54", &v4);
+	ck_assert(!dnsf_settings_is_service_address(&s, AF_INET, &v4));
+	inet_pton(AF_INET6, "2001:db8::53", &v6);
+	ck_assert(dnsf_settings_is_service_address(&s, AF_INET6, &v6));
+	inet_pton(AF_INET6, "::ffff:192.0.2.53", &v6);
+	ck_assert(dnsf_settings_is_service_address(&s, AF_INET6, &v6));
+	inet_pton(AF_INET6, "2001:db8::54", &v6);
+	ck_assert(!dnsf_settings_is_service_address(&s, AF_INET6, &v6));
+	ck_assert(!dnsf_settings_is_service_address(&s, AF_UNIX, &v6));
+	dnsf_settings_free(&s);
+	/* none by default, and nothing matches */
+	ck_assert(parse("{\"feed\":\"f\"}", &s, &errors));
+	ck_assert_ptr_null(s.service_addresses);
+	ck_assert_uint_eq(s.service_address_count, 0);
+	inet_pton(AF_INET, "192.0.2.53", &v4);
+	ck_assert(!dnsf_settings_is_service_address(&s, AF_INET, &v4));
+	dnsf_settings_free(&s);
+	/* dotted key, empty list */
+	ck_assert(parse("{\"feed\":\"f\",\"optout.service-addresses\":[]}", &s, &errors));
+	ck_assert_uint_eq(s.service_address_count, 0);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
+START_TEST(test_bad_service_addresses_are_named)
+{
+	assert_rejected_with("{\"feed\":\"f\",\"optout\":{\"service-addresses\":\"192.0.2.53\"}}",
+			     "optout.service-addresses: must be a list of IPv4 or IPv6 addresses");
+	assert_rejected_with("{\"feed\":\"f\",\"optout\":{\"service-addresses\":"
+			     "[\"192.0.2.53\",\"192.0.2.0/24\"]}}",
+			     "optout.service-addresses[1]: must be an IPv4 or IPv6 address");
+	assert_rejected_with("{\"feed\":\"f\",\"optout.service-addresses\":[\"0.0.0.0\"]}",
+			     "optout.service-addresses[0]: must be an IPv4 or IPv6 address (not a "
+			     "network, not a wildcard), not \"0.0.0.0\"");
+	assert_rejected_with("{\"feed\":\"f\",\"optout.service-addresses\":[\"::\"]}",
+			     "not a wildcard), not \"::\"");
+	assert_rejected_with("{\"feed\":\"f\",\"optout.service-addresses\":[\"fe80::1%eth0\"]}",
+			     "optout.service-addresses[0]: must be an IPv4 or IPv6 address");
+	assert_rejected_with("{\"feed\":\"f\",\"optout.service-addresses\":[53]}",
+			     "optout.service-addresses[0]: must be an IPv4 or IPv6 address");
+	assert_rejected_with("{\"feed\":\"f\",\"optout.service-addresses\":"
+			     "[\"192.0.2.53\",\"::ffff:192.0.2.53\"]}",
+			     "optout.service-addresses[1]: \"::ffff:192.0.2.53\": given twice");
+}
+END_TEST
+
+START_TEST(test_service_addresses_given_twice_keep_the_last)
+{
+	/* an error, and no leak of the first list (the ASan run checks) */
+	struct dnsf_settings s;
+	struct dnsf_errors errors = { 0 };
+	ck_assert(!parse("{\"feed\":\"f\",\"optout.service-addresses\":[\"192.0.2.1\"],"
+			 "\"optout\":{\"service-addresses\":[\"192.0.2.2\",\"192.0.2.3\"]}}",
+			 &s, &errors));
+	assert_errors_mention(&errors, "optout.service-addresses: given twice", NULL);
+	ck_assert_uint_eq(s.service_address_count, 2);
+	dnsf_errors_clear(&errors);
+	dnsf_settings_free(&s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("settings");
@@ -359,6 +503,13 @@ int main(void)
 	tcase_add_test(tc, test_every_value_is_stored_in_its_field);
 	tcase_add_test(tc, test_a_list_given_twice_keeps_the_last);
 	tcase_add_test(tc, test_unreadable_settings_are_io_errors);
+	tcase_add_test(tc, test_enforce_from_is_absent_by_default);
+	tcase_add_test(tc, test_enforce_from_monitors_until_the_second_it_names);
+	tcase_add_test(tc, test_enforce_from_must_be_a_whole_timestamp);
+	tcase_add_test(tc, test_enforce_from_with_monitor_mode_is_an_error);
+	tcase_add_test(tc, test_service_addresses_are_parsed_and_looked_up);
+	tcase_add_test(tc, test_bad_service_addresses_are_named);
+	tcase_add_test(tc, test_service_addresses_given_twice_keep_the_last);
 	suite_add_tcase(suite, tc);
 	return run_suite(suite);
 }
