@@ -168,12 +168,15 @@ struct dnsf_counters;
 /**
  * Create a reporter and open its files: the event log and counter log are
  * opened (created) for appending, and the metrics file is written once
- * (all zero), so a path that cannot be written is found at load. A FIFO
- * with no reader yet is not an error: it is opened again each round, and
- * its events are dropped (counted) until a reader comes.
+ * (all zero). A file that cannot be opened or written is not an error: it
+ * never stops the resolver. It is told to log_error once, naming the key
+ * and quoting the path ("log.path: /var/log/x.log: cannot open: No such
+ * file or directory; trying again"), and tried again before each write
+ * (the metrics every interval); meanwhile events are dropped (counted) and
+ * counter lines wait (the next line written carries their counts). A FIFO
+ * with no reader yet is opened again each round, without a message.
  * @param settings: paths and interval; copied.
- * @param errors: each problem, naming the key and quoting the path
- *   ("log.path: /var/log/x.log: cannot open: Permission denied").
+ * @param errors: each problem (an empty path, a bad interval, no memory).
  * @return the reporter, or NULL on error.
  */
 struct dnsf_reporter *dnsf_reporter_new(const struct dnsf_report_settings *settings,

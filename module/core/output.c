@@ -11,6 +11,13 @@
  * left is for the caller to count as dropped. A SIGPIPE from a reader gone
  * away is taken back. The metrics file is replaced whole, by a rename.
  * Failures are told to the operator once, until the file works again.
+ *
+ * Whole lines only: a regular file takes a batch of lines in one write, and
+ * a write that stops inside a line (disk full, RLIMIT_FSIZE) leaves part
+ * of one, to which the next line would be appended, making both unreadable.
+ * That part is truncated away at once (the writer is the file's only
+ * writer); if truncating fails (an append-only file), the next write starts
+ * with a newline, so the part stands on a line of its own.
  */
 #include "report_internal.h"
 
@@ -27,17 +34,19 @@
 
 void report_complain(struct dnsf_reporter *reporter, int *failing, const char *format, ...)
 {
-	char message[1024];
+	char *message;
 	va_list args;
 	if (*failing)
 		return;
 	*failing = 1;
 	if (!reporter->log_error)
 		return;
+	/* paths and keys are escaped (error.h): a path cannot forge a line */
 	va_start(args, format);
-	vsnprintf(message, sizeof(message), format, args);
+	message = dnsf_message_vformat(format, args);
 	va_end(args);
-	reporter->log_error(reporter->log_error_arg, message);
+	reporter->log_error(reporter->log_error_arg, message ? message : "out of memory");
+	free(message);
 }
 
 int report_output_open(struct output_file *file)
@@ -52,6 +61,8 @@ int report_output_open(struct output_file *file)
 		close(fd);
 		return error;
 	}
+	if (status.st_dev != file->device || status.st_ino != file->inode)
+		file->torn = 0; /* another file: the torn one is no longer ours */
 	file->fd = fd;
 	file->device = status.st_dev;
 	file->inode = status.st_ino;
@@ -108,10 +119,56 @@ static size_t write_piece(const struct output_file *file, const char *bytes, siz
 	return PIPE_BUF; /* no line is this long (REPORT_EVENT_LINE_MAX) */
 }
 
+/* A regular file ends in part of a line (torn): truncate it back to the
+ * last whole line, or end that part with a newline. @return 1 when the
+ * file now ends with a whole line. */
+static int mend_torn(struct output_file *file)
+{
+	struct stat status;
+	if (fstat(file->fd, &status) != 0)
+		return 0;
+	/* someone truncated it meanwhile (logrotate copytruncate): nothing
+	 * of the torn line is left */
+	if (status.st_size <= file->whole_end ||
+	    ftruncate(file->fd, file->whole_end) == 0 || write(file->fd, "\n", 1) == 1) {
+		file->torn = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* After a regular file took done bytes of a write that started at offset
+ * start and then failed: the bytes of whole lines, with the part of a line
+ * after them truncated away (or the file marked torn). */
+static size_t keep_whole_lines(struct output_file *file, const char *bytes, size_t done,
+			       off_t start)
+{
+	size_t whole = done;
+	while (whole > 0 && bytes[whole - 1] != '\n')
+		whole--;
+	if (whole == done || file->is_pipe)
+		return whole;
+	if (start < 0 || ftruncate(file->fd, start + (off_t)whole) != 0) {
+		file->torn = 1;
+		file->whole_end = start < 0 ? 0 : start + (off_t)whole;
+	}
+	return whole;
+}
+
 size_t report_output_write(struct dnsf_reporter *reporter, struct output_file *file,
 			   const char *bytes, size_t length, int64_t deadline)
 {
 	size_t done = 0;
+	off_t start = -1;
+	if (file->fd >= 0 && !file->is_pipe) {
+		if (file->torn && !mend_torn(file)) {
+			report_complain(reporter, &file->failing,
+					"%s: %s: cannot end a line cut short: %s", file->key,
+					file->path, strerror(errno));
+			return 0;
+		}
+		start = lseek(file->fd, 0, SEEK_END);
+	}
 	while (done < length && file->fd >= 0) {
 		size_t piece = write_piece(file, bytes + done, length - done);
 		ssize_t written = write(file->fd, bytes + done, piece);
@@ -134,6 +191,7 @@ size_t report_output_write(struct dnsf_reporter *reporter, struct output_file *f
 			discard_sigpipe();
 		report_complain(reporter, &file->failing, "%s: %s: cannot write: %s", file->key,
 				file->path, strerror(error));
+		done = keep_whole_lines(file, bytes, done, start);
 		report_output_close(file);
 	}
 	if (done == length)

@@ -216,14 +216,18 @@ static struct dnsf_reporter *reporter_alloc(const struct dnsf_report_settings *s
 }
 
 /* Open the files; the metrics file is written once, all zero. */
-static void open_files(struct dnsf_reporter *reporter, struct dnsf_errors *errors)
+static void open_files(struct dnsf_reporter *reporter)
 {
 	struct output_file *files[] = { &reporter->log, &reporter->stats };
 	for (size_t i = 0; i < 2; i++) {
 		int error = files[i]->path ? report_output_open(files[i]) : 0;
-		/* a FIFO whose reader is not there yet: opened again each round */
+		/* A file that cannot be opened (a missing directory, a full or
+		 * read-only disk) must not stop the resolver: it is said once
+		 * and opened again before each write (report_output_ready). A
+		 * FIFO whose reader is not there yet is not even worth saying. */
 		if (error && error != ENXIO)
-			dnsf_errors_add(errors, "%s: %s: cannot open: %s", files[i]->key,
+			report_complain(reporter, &files[i]->failing,
+					"%s: %s: cannot open: %s; trying again", files[i]->key,
 					files[i]->path, strerror(error));
 	}
 	if (reporter->metrics_path) {
@@ -235,8 +239,9 @@ static void open_files(struct dnsf_reporter *reporter, struct dnsf_errors *error
 		int error = text.failed ? ENOMEM
 					: report_output_replace(reporter->metrics_path, text.bytes,
 								text.length);
-		if (error)
-			dnsf_errors_add(errors, "metrics.path: %s: cannot write: %s",
+		if (error) /* written again every interval */
+			report_complain(reporter, &reporter->metrics_failing,
+					"metrics.path: %s: cannot write: %s; trying again",
 					reporter->metrics_path, strerror(error));
 		free(text.bytes);
 	}
@@ -263,7 +268,7 @@ struct dnsf_reporter *dnsf_reporter_new(const struct dnsf_report_settings *setti
 	    copy_path(settings->stats_path, &reporter->stats.path, "stats.path", errors) &&
 	    copy_path(settings->metrics_path, &reporter->metrics_path, "metrics.path", errors) &&
 	    errors->count == errors_before)
-		open_files(reporter, errors);
+		open_files(reporter);
 	if (errors->count != errors_before) {
 		dnsf_reporter_free(reporter);
 		return NULL;

@@ -131,6 +131,12 @@ struct output_file {
 	int is_pipe;
 	/** a failure was reported and it has not worked since */
 	int failing;
+	/** a write was cut short inside a line and the file could not be
+	 * truncated back: it ends in part of a line, whole_end is where the
+	 * last whole line ended */
+	int torn;
+	/** see torn */
+	off_t whole_end;
 };
 
 struct dnsf_reporter {
@@ -308,7 +314,10 @@ int report_output_ready(struct dnsf_reporter *reporter, struct output_file *file
 /**
  * Write bytes (whole lines), waiting for a slow file until deadline
  * (monotonic ms). On an error the file is closed, to be reopened later.
- * @return the bytes written.
+ * Only whole lines stay in the file: a write cut short inside a line (a
+ * full disk, a file size limit) is truncated back to the last whole line,
+ * or, when that fails, the next write starts with a newline.
+ * @return the bytes written, whole lines.
  */
 size_t report_output_write(struct dnsf_reporter *reporter, struct output_file *file,
 			   const char *bytes, size_t length, int64_t deadline);

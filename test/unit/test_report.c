@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1081,7 +1083,7 @@ START_TEST(test_metrics_file_is_prometheus_text_replaced_atomically)
 }
 END_TEST
 
-/* ---- bad paths ---- */
+/* ---- bad paths, full disks ---- */
 
 static void assert_refused(const struct dnsf_report_settings *settings, const char *part)
 {
@@ -1091,32 +1093,106 @@ static void assert_refused(const struct dnsf_report_settings *settings, const ch
 	dnsf_errors_clear(&errors);
 }
 
-START_TEST(test_unwritable_paths_are_errors_naming_key_and_path)
+/** Messages told to log_error. */
+static _Atomic int told_count;
+static char told[8][1024];
+
+static void tell(void *argument, const char *message)
 {
-	char missing[256], message[400];
-	struct dnsf_report_settings settings = { .stats_interval = 60 };
+	(void)argument;
+	int i = atomic_fetch_add(&told_count, 1);
+	if (i < 8)
+		snprintf(told[i], sizeof(told[i]), "%s", message);
+}
+
+static int was_told(const char *part1, const char *part2)
+{
+	for (int i = 0; i < atomic_load(&told_count) && i < 8; i++)
+		if (strstr(told[i], part1) && (!part2 || strstr(told[i], part2)))
+			return 1;
+	return 0;
+}
+
+/* The file holds only whole lines (empty, or ending in a newline), each of
+ * them JSON; the number of lines. */
+static size_t assert_whole_json_lines(const char *path)
+{
+	char *text = read_text(path);
+	size_t count, length;
+	ck_assert_ptr_nonnull(text);
+	length = strlen(text);
+	ck_assert_msg(length == 0 || text[length - 1] == '\n', "%s ends inside a line: ...%s",
+		      path, text + (length > 80 ? length - 80 : 0));
+	free_lines(parse_lines(text, &count), count);
+	free(text);
+	return count;
+}
+
+START_TEST(test_unopenable_files_are_told_retried_and_never_refuse_the_start)
+{
+	char missing[128], log[256], stats[256], metrics[256];
+	struct dnsf_report_settings settings = { .stats_interval = 1,
+						 .log_error = tell,
+						 .client_ip = DNSF_CLIENT_IP_FULL };
 	make_directory();
-	snprintf(missing, sizeof(missing), "%s/no/such/dir/file", directory);
+	atomic_store(&told_count, 0);
+	/* a directory that is not there yet (not mounted, not made) */
+	snprintf(missing, sizeof(missing), "%s/later", directory);
+	snprintf(log, sizeof(log), "%s/events.log", missing);
+	snprintf(stats, sizeof(stats), "%s/stats.log", missing);
+	snprintf(metrics, sizeof(metrics), "%s/dnsfilter.prom", missing);
+	settings.log_path = log;
+	settings.stats_path = stats;
+	settings.metrics_path = metrics;
+	struct dnsf_reporter *reporter = new_reporter(&settings);
+	ck_assert_int_eq(atomic_load(&told_count), 3);
+	ck_assert(was_told("log.path: ", "/later/events.log: cannot open: No such file"));
+	ck_assert(was_told("stats.path: ", "/later/stats.log: cannot open: No such file"));
+	ck_assert(was_told("metrics.path: ", "/later/dnsfilter.prom: cannot write: No such file"));
+	ck_assert(dnsf_reporter_start(reporter));
+	struct dnsf_counters *counters = dnsf_reporter_thread(reporter);
+	struct dnsf_event event = event_for("c2.example.net", "ID-A", 0);
+	for (int i = 0; i < 3; i++) {
+		dnsf_count_query(counters);
+		dnsf_report_match(counters, &event);
+	}
+	sleep_ms(1300); /* a counter line and the metrics are due: still no directory */
+	ck_assert_int_eq(atomic_load(&told_count), 3); /* told once each */
+	ck_assert_int_eq(mkdir(missing, 0755), 0);
+	for (int i = 0; i < 2; i++) {
+		dnsf_count_query(counters);
+		dnsf_report_match(counters, &event);
+	}
+	strcpy(stats_path, stats);
+	ck_assert(wait_for_lines(stats, 1, 3000));
+	dnsf_reporter_stop(reporter);
+	dnsf_reporter_free(reporter);
+	/* the events after the directory came, the counts of all */
+	ck_assert_uint_eq(assert_whole_json_lines(log), 2);
+	struct sums sums = sum_stats(0, SIZE_MAX);
+	ck_assert_uint_eq(sums.queries, 5);
+	ck_assert_uint_eq(sums.blocked, 5);
+	ck_assert_uint_eq(sums.by_id[0], 5);
+	ck_assert_uint_eq(sums.dropped, 3);
+	char *text = read_text(metrics);
+	ck_assert_uint_eq(metric_value(text, "dnsfilter_queries_total"), 5);
+	free(text);
+	unlink(log);
+	unlink(stats);
+	unlink(metrics);
+	rmdir(missing);
+	remove_directory();
+}
+END_TEST
 
-	settings.log_path = missing;
-	snprintf(message, sizeof(message), "log.path: %s: cannot open: No such file", missing);
-	assert_refused(&settings, message);
-
+START_TEST(test_bad_settings_are_still_errors)
+{
+	struct dnsf_report_settings settings = { .stats_interval = 60 };
+	settings.log_path = "";
+	assert_refused(&settings, "log.path: must be a non-empty path");
 	settings.log_path = NULL;
-	settings.stats_path = directory; /* a directory */
-	snprintf(message, sizeof(message), "stats.path: %s: cannot open: Is a directory",
-		 directory);
-	assert_refused(&settings, message);
-
-	settings.stats_path = NULL;
-	settings.metrics_path = missing;
-	snprintf(message, sizeof(message), "metrics.path: %s: cannot write", missing);
-	assert_refused(&settings, message);
-
-	settings.metrics_path = NULL;
 	settings.stats_interval = 0;
 	assert_refused(&settings, "stats.interval: must be a whole number from 1 to 86400");
-
 	/* nothing configured is fine: counts only */
 	settings.stats_interval = 60;
 	struct dnsf_reporter *reporter = new_reporter(&settings);
@@ -1125,6 +1201,106 @@ START_TEST(test_unwritable_paths_are_errors_naming_key_and_path)
 	dnsf_report_match(dnsf_reporter_thread(reporter), &event);
 	dnsf_reporter_stop(reporter);
 	dnsf_reporter_free(reporter);
+}
+END_TEST
+
+/* A file size limit makes a write stop short inside a line and the next
+ * one fail, as a full disk does, without needing one. */
+static void limit_file_size(rlim_t bytes)
+{
+	struct rlimit limit;
+	/* EFBIG instead of the signal; before the limit: check itself writes
+	 * to a file at each assertion */
+	signal(SIGXFSZ, SIG_IGN);
+	int got = getrlimit(RLIMIT_FSIZE, &limit);
+	limit.rlim_cur = bytes;
+	int set = got == 0 ? setrlimit(RLIMIT_FSIZE, &limit) : -1;
+	ck_assert_int_eq(set, 0);
+}
+
+static void unlimit_file_size(void)
+{
+	struct rlimit limit;
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &limit), 0);
+	limit.rlim_cur = limit.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat status;
+	ck_assert_int_eq(stat(path, &status), 0);
+	return status.st_size;
+}
+
+START_TEST(test_counter_line_cut_short_by_a_full_disk_is_taken_back)
+{
+	struct dnsf_report_settings settings = all_files(1);
+	make_directory();
+	atomic_store(&told_count, 0);
+	settings.log_path = settings.metrics_path = NULL;
+	settings.log_error = tell;
+	struct dnsf_reporter *reporter = new_reporter(&settings);
+	struct dnsf_counters *counters = dnsf_reporter_thread(reporter);
+	for (int i = 0; i < 10; i++)
+		dnsf_count_query(counters);
+	/* room for 40 bytes: the first counter line (about 200) stops inside */
+	limit_file_size(40);
+	ck_assert(dnsf_reporter_start(reporter));
+	int64_t end = now_ms() + 3000;
+	while (!was_told("stats.path: ", "cannot write: File too large") && now_ms() < end)
+		sleep_ms(20);
+	ck_assert_msg(was_told("stats.path: ", "cannot write: File too large"), "%s", told[0]);
+	ck_assert_int_eq(file_size(stats_path), 0); /* not 40 bytes of a line */
+	unlimit_file_size();
+	for (int i = 0; i < 5; i++)
+		dnsf_count_query(counters);
+	ck_assert(wait_for_lines(stats_path, 1, 3000));
+	dnsf_reporter_stop(reporter);
+	dnsf_reporter_free(reporter);
+	/* whole lines, and nothing lost: the next line carried the counts */
+	ck_assert_uint_ge(assert_whole_json_lines(stats_path), 1);
+	ck_assert_uint_eq(sum_stats(0, SIZE_MAX).queries, 15);
+	remove_directory();
+}
+END_TEST
+
+START_TEST(test_event_lines_cut_short_by_a_full_disk_are_taken_back)
+{
+	struct dnsf_report_settings settings = all_files(60);
+	make_directory();
+	atomic_store(&told_count, 0);
+	settings.metrics_path = NULL;
+	settings.log_error = tell;
+	struct dnsf_reporter *reporter = new_reporter(&settings);
+	ck_assert(dnsf_reporter_start(reporter));
+	struct dnsf_counters *counters = dnsf_reporter_thread(reporter);
+	struct dnsf_event event = event_for("c2.example.net", "ID-B", 0);
+	for (int i = 0; i < 3; i++)
+		dnsf_report_match(counters, &event);
+	ck_assert(wait_for_lines(log_path, 3, 3000));
+	off_t three = file_size(log_path);
+	/* room for one more line and a half: the batch of three stops inside
+	 * the second line */
+	limit_file_size((rlim_t)(three + three / 3 + three / 6));
+	for (int i = 0; i < 3; i++)
+		dnsf_report_match(counters, &event);
+	int64_t end = now_ms() + 3000;
+	while (!was_told("log.path: ", "cannot write: File too large") && now_ms() < end)
+		sleep_ms(20);
+	ck_assert_msg(was_told("log.path: ", "cannot write: File too large"), "%s", told[0]);
+	ck_assert_int_eq(file_size(log_path), three + three / 3); /* the whole line stays */
+	unlimit_file_size();
+	for (int i = 0; i < 3; i++)
+		dnsf_report_match(counters, &event);
+	ck_assert(wait_for_lines(log_path, 7, 3000));
+	dnsf_reporter_stop(reporter);
+	dnsf_reporter_free(reporter);
+	ck_assert_uint_eq(assert_whole_json_lines(log_path), 7);
+	struct sums sums = sum_stats(0, SIZE_MAX);
+	ck_assert_uint_eq(sums.blocked, 9);
+	ck_assert_uint_eq(sums.dropped, 2); /* the cut line and the one after it */
+	ck_assert_uint_eq(sums.by_id[1], 9);
 	remove_directory();
 }
 END_TEST
@@ -1140,7 +1316,7 @@ int main(void)
 	tcase_add_test(format, test_client_full_writes_the_address_and_a_mapped_one_as_ipv4);
 	tcase_add_test(format, test_client_none_writes_null_and_keeps_the_key);
 	tcase_add_test(format, test_qname_from_wire_is_lowercase_escaped_without_trailing_dot);
-	tcase_add_test(format, test_unwritable_paths_are_errors_naming_key_and_path);
+	tcase_add_test(format, test_bad_settings_are_still_errors);
 	suite_add_tcase(suite, format);
 	TCase *counting = tcase_create("counting");
 	tcase_set_timeout(counting, 120);
@@ -1158,6 +1334,9 @@ int main(void)
 	tcase_add_test(files,
 		       test_slow_fifo_reader_gets_whole_lines_and_the_rest_is_counted_dropped);
 	tcase_add_test(files, test_fifo_reader_going_away_is_reported_once_and_not_fatal);
+	tcase_add_test(files, test_unopenable_files_are_told_retried_and_never_refuse_the_start);
+	tcase_add_test(files, test_counter_line_cut_short_by_a_full_disk_is_taken_back);
+	tcase_add_test(files, test_event_lines_cut_short_by_a_full_disk_are_taken_back);
 	suite_add_tcase(suite, files);
 	return run_suite(suite);
 }
