@@ -41,6 +41,13 @@ MODULE = os.environ.get(
 KEEP_TMP = os.environ.get("DNSFILTER_KEEP_TMP") == "1"
 
 LOOPBACK = "127.0.0.1"
+# Unbound's root hints in every test: one root server on a loopback address
+# where nothing listens, so a name outside the stub zones (a priming query,
+# a typo in a test) fails fast on this machine instead of going to the real
+# root servers (selftest_harness.py shows it).
+ROOT_HINT_ADDRESS = "127.0.0.254"
+ROOT_HINTS = (".  3600000 NS a.root.invalid.\n"
+              "a.root.invalid. 3600000 A %s\n" % ROOT_HINT_ADDRESS)
 # DNSFILTER_VALGRIND=1 runs every Unbound under valgrind's memcheck (slow:
 # the waits grow) and fails a test whose Unbound had a memory error or a
 # definite leak with the module in its stack.
@@ -510,6 +517,8 @@ class Unbound:
             "\tdo-not-query-localhost: no",
             "\tharden-referral-path: no",
             '\tlocal-zone: "test." nodefault',
+            '\troot-hints: "%s"' % self.workdir.write("root.hints", ROOT_HINTS),
+            "\tdo-not-query-address: %s" % ROOT_HINT_ADDRESS,
         ]
         if self.domain_insecure:
             lines += ['\tdomain-insecure: "test"']

@@ -2,7 +2,9 @@
 iterator") start, answer through the stub-zone, parse and stop cleanly.
 If these fail, the dnsfilter tests' failures say nothing about the module."""
 
+import ipaddress
 import os
+import time
 import unittest
 
 import harness
@@ -69,6 +71,33 @@ class HarnessTest(unittest.TestCase):
         result = self.unbound.control("dump_cache")
         self.assertEqual(result.returncode, 0, result.stdout)
         self.assertIn("www.%s." % ZONE, result.stdout)
+
+    def test_names_outside_the_stub_zones_never_leave_loopback(self):
+        # The root hints name one server, a.root.invalid. on a loopback
+        # address that Unbound may not query: a name outside the stub zones
+        # fails at once, without a packet. The log shows the priming used
+        # those hints, and the infrastructure cache (every server Unbound
+        # has sent to) holds loopback addresses only.
+        with open(self.unbound.conf) as conf:
+            text = conf.read()
+        self.assertIn('root-hints: "%s"' % self.workdir.file("root.hints"), text)
+        self.assertIn("do-not-query-address: %s" % harness.ROOT_HINT_ADDRESS, text)
+        mark = self.unbound.log_size()
+        started = time.monotonic()
+        answer = self.unbound.query("www.example.com", timeout=10)
+        elapsed = time.monotonic() - started
+        self.assertEqual(answer.rcode, "SERVFAIL", answer)
+        self.assertLess(elapsed, 2, "a failure that slow went looking somewhere")
+        log = self.unbound.log_since(mark)
+        self.assertIn("priming . IN NS", log)
+        self.assertIn("a.root.invalid.", log)
+        self.assertNotIn("root-servers.net", log)
+        infra = self.unbound.control("dump_infra")
+        self.assertEqual(infra.returncode, 0, infra.stdout)
+        servers = {line.split()[0].split("@")[0] for line in infra.stdout.splitlines()
+                   if line.strip()}
+        self.assertTrue(all(ipaddress.ip_address(server).is_loopback for server in servers),
+                        infra.stdout)
 
     def test_no_answer_raises_query_error(self):
         with self.assertRaises(harness.QueryError):
