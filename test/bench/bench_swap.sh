@@ -279,6 +279,12 @@ def path(name):
     return os.path.join(work, name)
 
 
+def root_hints():
+    with open(path("root.hints"), "w") as f:
+        f.write(harness.ROOT_HINTS)
+    return path("root.hints")
+
+
 def gen_feed(file_name, lo, hi, serial):
     with open(path(file_name), "w") as f:
         f.write('{"format": "dnsfilter-feed/1", "serial": %d, "timezone": "+09:00",'
@@ -368,6 +374,10 @@ def unbound_conf(name, port, control_port, module, include=None):
         "\tharden-referral-path: no",
         '\tlocal-zone: "test." nodefault',
         '\tdomain-insecure: "test"',
+        # loopback root hints that may not be queried (harness.ROOT_HINTS):
+        # nothing goes to the real root servers
+        '\troot-hints: "%s"' % root_hints(),
+        "\tdo-not-query-address: %s" % harness.ROOT_HINT_ADDRESS,
     ]
     if include:
         lines.append('\tinclude: "%s"' % include)

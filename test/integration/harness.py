@@ -41,10 +41,11 @@ MODULE = os.environ.get(
 KEEP_TMP = os.environ.get("DNSFILTER_KEEP_TMP") == "1"
 
 LOOPBACK = "127.0.0.1"
-# Unbound's root hints in every test: one root server on a loopback address
-# where nothing listens, so a name outside the stub zones (a priming query,
-# a typo in a test) fails fast on this machine instead of going to the real
-# root servers (selftest_harness.py shows it).
+# Unbound's root hints in every test: one root server, on a loopback
+# address that Unbound is also told not to query (do-not-query-address), so
+# a name outside the stub zones (a priming query, a typo in a test) gets
+# SERVFAIL at once instead of going to the real root servers
+# (selftest_harness.py shows it). The benchmarks and scripts/run use it too.
 ROOT_HINT_ADDRESS = "127.0.0.254"
 ROOT_HINTS = (".  3600000 NS a.root.invalid.\n"
               "a.root.invalid. 3600000 A %s\n" % ROOT_HINT_ADDRESS)

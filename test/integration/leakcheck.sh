@@ -107,6 +107,8 @@ zone:
 	zonefile: "$ZONE.zone"
 EOF
 
+# loopback root hints that may not be queried: nothing leaves this machine
+printf '.  3600000 NS a.root.invalid.\na.root.invalid. 3600000 A 127.0.0.254\n' >"$WORK/root.hints"
 cat > "$WORK/unbound.conf" <<EOF
 server:
 	interface: 127.0.0.1
@@ -122,6 +124,8 @@ server:
 	verbosity: 2
 	num-threads: 1
 	module-config: "dynlib validator iterator"
+	root-hints: "$WORK/root.hints"
+	do-not-query-address: 127.0.0.254
 	do-not-query-localhost: no
 	harden-referral-path: no
 	local-zone: "test." nodefault
