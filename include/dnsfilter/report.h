@@ -58,7 +58,7 @@
  *   {"ts":"...Z","interval":60,"queries":N,"optout":N,"blocked":N,
  *    "monitored":N,"by_id":{"ID":N,...},"dropped_events":N,
  *    "feed_serial":N,"feed_failures":N,"feed_stale_since":null,
- *    "optout_stale_since":null}
+ *    "optout_stale_since":null,"mode":"enforce"}
  *  - ts: when the line was written (the end of the interval it covers);
  *    interval: the whole seconds actually covered (rounded; the line written
  *    at stop covers less than a full interval, possibly 0).
@@ -76,6 +76,9 @@
  *    that of the configured file; else when that file became unusable
  *    ("...Z"), the data in force being older (the last-good copy at start,
  *    or what stayed in force after a failed refresh): dnsf_reporter_set_stale.
+ *  - mode: "monitor" or "enforce", the mode in force during the interval
+ *    (dnsf_reporter_set_mode). A change of mode (enforce-from) ends the
+ *    interval at once with a line of the old mode, so no line mixes the two.
  *
  * Metrics: the same counters, cumulative since dnsf_reporter_new, in
  * Prometheus text format (node_exporter textfile collector), written to a
@@ -87,7 +90,8 @@
  *   dnsfilter_dropped_events_total, dnsfilter_feed_failures_total (counters),
  *   dnsfilter_feed_serial, dnsfilter_feed_stale, dnsfilter_optout_stale
  *   (1 when stale, else 0), dnsfilter_feed_stale_since_seconds,
- *   dnsfilter_optout_stale_since_seconds (Unix time, 0 when fresh) (gauges).
+ *   dnsfilter_optout_stale_since_seconds (Unix time, 0 when fresh),
+ *   dnsfilter_enforcing (1 in enforce mode, 0 in monitor mode) (gauges).
  */
 #ifndef DNSFILTER_REPORT_H
 #define DNSFILTER_REPORT_H
@@ -198,8 +202,16 @@ int dnsf_reporter_start(struct dnsf_reporter *reporter);
  * event log is a FIFO nobody reads. Call it after the resolver threads have
  * stopped using the reporter. A reporter never started does that last
  * round in the calling thread. A second call does nothing.
+ * A writer that has not ended after DNSF_REPORT_STOP_MS (stuck in a write
+ * to a file on a dead network mount) is left behind, detached.
+ * @return 1 when stopped; 0 when the writer was left behind: then the
+ *   reporter must never be freed (the writer still uses it) and the code
+ *   must stay loaded.
  */
-void dnsf_reporter_stop(struct dnsf_reporter *reporter);
+int dnsf_reporter_stop(struct dnsf_reporter *reporter);
+
+/** How long dnsf_reporter_stop waits for the writer. */
+#define DNSF_REPORT_STOP_MS 10000
 
 /**
  * Free the reporter, stopping a running writer first (a reporter that was
@@ -233,6 +245,12 @@ void dnsf_report_match(struct dnsf_counters *counters, const struct dnsf_event *
 
 /** The serial of the feed in force; from any thread. */
 void dnsf_reporter_set_feed(struct dnsf_reporter *reporter, uint64_t serial);
+
+/**
+ * The mode in force (enforce before the first call); from any thread. A
+ * change wakes the writer, which ends the counter interval there.
+ */
+void dnsf_reporter_set_mode(struct dnsf_reporter *reporter, enum dnsf_mode mode);
 
 /** The files whose data can be stale. */
 enum dnsf_stale_file {

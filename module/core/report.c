@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /** The buffer of event lines is written out when it grows past this. */
@@ -98,8 +99,13 @@ static void write_counters(struct dnsf_reporter *reporter)
 	report_slots_sum(reporter, &now);
 	now.dropped += reporter->unwritten_events;
 	if (reporter->stats.path) {
+		/* the line says the mode of the interval it ends, the metrics
+		 * the mode now */
+		struct report_state line_state = state;
+		if (reporter->line_mode_known)
+			line_state.mode = reporter->line_mode;
 		report_format_counter_line(&text, &now, &reporter->reported,
-					   at - reporter->reported_at, &state, &reporter->ids);
+					   at - reporter->reported_at, &line_state, &reporter->ids);
 		if (text.failed) {
 			report_complain(reporter, &reporter->stats.failing, "%s: out of memory",
 					reporter->stats.key);
@@ -112,6 +118,8 @@ static void write_counters(struct dnsf_reporter *reporter)
 			report_ids_reset_interval(&reporter->ids);
 		}
 	}
+	reporter->line_mode = state.mode;
+	reporter->line_mode_known = 1;
 	if (reporter->metrics_path) {
 		text.length = 0;
 		text.failed = 0;
@@ -146,6 +154,8 @@ static void *writer_main(void *argument)
 	struct dnsf_reporter *reporter = argument;
 	int64_t period = (int64_t)reporter->interval * 1000;
 	int64_t next_counters = report_monotonic_ms() + period;
+	reporter->line_mode = (enum dnsf_mode)atomic_load(&reporter->mode);
+	reporter->line_mode_known = 1;
 	for (;;) {
 		/* read before draining: what was queued before stop is drained */
 		int stopping = atomic_load(&reporter->stopping);
@@ -153,7 +163,11 @@ static void *writer_main(void *argument)
 		int64_t now = report_monotonic_ms();
 		if (stopping)
 			break;
-		if (now >= next_counters) {
+		if (atomic_load(&reporter->mode) != (int)reporter->line_mode) {
+			/* the mode changed (enforce-from): this interval ends here;
+			 * the next line still comes at its time */
+			write_counters(reporter);
+		} else if (now >= next_counters) {
 			write_counters(reporter);
 			next_counters += period;
 			if (next_counters <= now) /* fell behind (a slow disk): skip ahead */
@@ -292,14 +306,27 @@ int dnsf_reporter_start(struct dnsf_reporter *reporter)
 	return 1;
 }
 
-void dnsf_reporter_stop(struct dnsf_reporter *reporter)
+int dnsf_reporter_stop(struct dnsf_reporter *reporter)
 {
 	if (reporter->stopped)
-		return;
+		return !reporter->running;
 	atomic_store(&reporter->stopping, 1);
 	if (reporter->running) {
+		struct timespec deadline;
 		report_wake_writer(reporter);
-		pthread_join(reporter->thread, NULL);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += DNSF_REPORT_STOP_MS / 1000;
+		deadline.tv_nsec += (long)(DNSF_REPORT_STOP_MS % 1000) * 1000000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+		if (pthread_timedjoin_np(reporter->thread, NULL, &deadline) != 0) {
+			/* stuck in the kernel: stop must not wait for it */
+			pthread_detach(reporter->thread);
+			reporter->stopped = 1;
+			return 0;
+		}
 		reporter->running = 0;
 	} else {
 		/* never started: the last round here, with SIGPIPE held back */
@@ -311,14 +338,15 @@ void dnsf_reporter_stop(struct dnsf_reporter *reporter)
 		pthread_sigmask(SIG_SETMASK, &previous, NULL);
 	}
 	reporter->stopped = 1;
+	return 1;
 }
 
 void dnsf_reporter_free(struct dnsf_reporter *reporter)
 {
 	if (!reporter)
 		return;
-	if (reporter->running)
-		dnsf_reporter_stop(reporter);
+	if (reporter->running && !dnsf_reporter_stop(reporter))
+		return; /* the writer left behind still uses it */
 	report_output_close(&reporter->log);
 	report_output_close(&reporter->stats);
 	report_slots_teardown(reporter);

@@ -200,6 +200,9 @@ int host_check_version(void);
 /** The settings file: $DNSFILTER_CONF, else dnsfilter.json in the working
  * directory, which is Unbound's directory: (inside the chroot). */
 char *host_settings_path(void);
+/** Keep the module's code loaded for good: a thread of it was left behind
+ * in a system call and returns into it later. */
+void host_pin_module(void);
 /** Is Unbound's own ede option on? (init: reads env->cfg) */
 int host_ede_enabled(struct module_env *env);
 

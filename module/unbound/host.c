@@ -11,6 +11,7 @@
 #include "util/log.h"
 #include "util/module.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,4 +93,21 @@ int host_ede_enabled(struct module_env *env)
 		on = strcmp(value, "yes") == 0;
 	free(value);
 	return on;
+}
+
+/*
+ * Keep the module's code mapped after Unbound unloads it: a thread left
+ * behind in a system call (watcher, reporter) returns into it one day.
+ * Unbound's next dlopen of the same file then gets this copy back (its
+ * globals included, which hold nothing of an old filter).
+ */
+void host_pin_module(void)
+{
+	Dl_info info;
+
+	if (!dladdr((void *)host_pin_module, &info) || !info.dli_fname ||
+	    !dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+		log_err("dnsfilter: cannot keep the module loaded for the thread left "
+			"behind: %s",
+			dlerror());
 }

@@ -71,8 +71,16 @@ void dnsfilter_counting_stop(struct dnsfilter *filter)
 {
 	if (!filter->reporter)
 		return;
-	dnsf_reporter_stop(filter->reporter);
-	dnsf_reporter_free(filter->reporter);
+	if (dnsf_reporter_stop(filter->reporter)) {
+		dnsf_reporter_free(filter->reporter);
+	} else {
+		/* its writer is stuck in a write (a dead network mount): leave
+		 * it the reporter and the code rather than hang the stop */
+		log_err("dnsfilter: the reporter's writer has not stopped in %d s (a write "
+			"that does not return?); leaving it behind",
+			DNSF_REPORT_STOP_MS / 1000);
+		host_pin_module();
+	}
 	filter->reporter = NULL;
 }
 

@@ -14,7 +14,6 @@
 
 #include "util/log.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -208,23 +207,6 @@ int dnsfilter_watcher_start(struct dnsfilter *filter)
 	return 1;
 }
 
-/*
- * Keep the module's code mapped after Unbound unloads it: a watcher left
- * behind in a system call returns into it one day. Unbound's next dlopen
- * of the same file then gets this copy back (its globals included, which
- * hold nothing of an old filter).
- */
-static void pin_module(void)
-{
-	Dl_info info;
-
-	if (!dladdr((void *)pin_module, &info) || !info.dli_fname ||
-	    !dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-		log_err("dnsfilter: cannot keep the module loaded for the watcher left "
-			"behind: %s",
-			dlerror());
-}
-
 int dnsfilter_watcher_stop(struct dnsfilter *filter)
 {
 	struct timespec deadline;
@@ -249,7 +231,7 @@ int dnsfilter_watcher_stop(struct dnsfilter *filter)
 			"leaving it behind",
 			DNSFILTER_WATCHER_STOP_SECONDS, filter->settings.feed);
 		pthread_detach(filter->watcher);
-		pin_module();
+		host_pin_module();
 		return 0;
 	}
 	pthread_cond_destroy(&filter->wake);

@@ -1,11 +1,14 @@
 /*
  * stall_stat.c - a fault for the integration tests, preloaded into
- * Unbound: stat() of a path ending in $DNSFILTER_STALL_SUFFIX blocks while
- * the file $DNSFILTER_STALL_TRIGGER exists (at most 120 s), as a stat on a
- * dead network mount does. test_faults.py uses it to show that a watcher
- * stuck in the kernel cannot hang Unbound's stop.
+ * Unbound: stat() of a path, or rename() to a path, ending in
+ * $DNSFILTER_STALL_SUFFIX blocks while the file $DNSFILTER_STALL_TRIGGER
+ * exists (at most 120 s), as such a call on a dead network mount does.
+ * test_faults.py uses it to show that a module thread stuck in the kernel
+ * (the watcher reading the feed's version, the reporter renaming the
+ * metrics into place) cannot hang Unbound's stop.
  */
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,14 +29,30 @@ static int stalled(const char *path)
 	       access(trigger, F_OK) == 0;
 }
 
+static void stall(const char *path)
+{
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+
+	for (int i = 0; i < 1200 && stalled(path); i++)
+		nanosleep(&pause, NULL);
+}
+
+__attribute__((visibility("default"))) int rename(const char *from, const char *to)
+{
+	static int (*real_rename)(const char *, const char *);
+
+	if (!real_rename)
+		real_rename = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+	stall(to);
+	return real_rename(from, to);
+}
+
 __attribute__((visibility("default"))) int stat(const char *path, struct stat *info)
 {
 	static int (*real_stat)(const char *, struct stat *);
-	struct timespec pause = { 0, 100 * 1000 * 1000 };
 
 	if (!real_stat)
 		real_stat = (int (*)(const char *, struct stat *))dlsym(RTLD_NEXT, "stat");
-	for (int i = 0; i < 1200 && stalled(path); i++)
-		nanosleep(&pause, NULL);
+	stall(path);
 	return real_stat(path, info);
 }

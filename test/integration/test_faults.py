@@ -227,16 +227,19 @@ STALL_STAT = os.environ.get("DNSFILTER_STALL_STAT")
 @unittest.skipUnless(STALL_STAT and os.path.exists(STALL_STAT),
                      "DNSFILTER_STALL_STAT (the stall_stat.so fault library) not built")
 class StuckWatcherTest(unittest.TestCase):
-    """The watcher stuck in stat() of the feed (a dead network mount, made
-    here by preloading stall_stat.so): `unbound-control stop` still
-    completes, the watcher being left behind after its timeout."""
+    """A module thread stuck in a system call (a dead network mount, made
+    here by preloading stall_stat.so): the watcher in stat() of the feed,
+    the reporter in rename() of the metrics. `unbound-control stop` still
+    completes, the thread being left behind after its timeout."""
 
-    def test_stop_completes_with_the_watcher_stuck(self):
+    def stuck_stop(self, suffix, expect):
+        """Start, make calls on paths ending in suffix block, stop: Unbound
+        must exit in time and log expect."""
         workdir = harness.WorkDir("stuck")
         self.addCleanup(workdir.cleanup)
         trigger = workdir.file("stall-now")
         self.addCleanup(lambda: os.path.exists(trigger) and os.unlink(trigger))
-        os.environ["DNSFILTER_STALL_SUFFIX"] = "/feed.json"
+        os.environ["DNSFILTER_STALL_SUFFIX"] = suffix
         os.environ["DNSFILTER_STALL_TRIGGER"] = trigger
         self.addCleanup(os.environ.pop, "DNSFILTER_STALL_SUFFIX", None)
         self.addCleanup(os.environ.pop, "DNSFILTER_STALL_TRIGGER", None)
@@ -250,18 +253,25 @@ class StuckWatcherTest(unittest.TestCase):
         self.assertEqual(unbound.query(C2, "A").rdata("A"), [SINKHOLE_A])
         with open(trigger, "w"):
             pass
-        time.sleep(2.5)  # watch-interval 1: the watcher is now in stat()
+        time.sleep(2.5)  # watch-interval and stats.interval 1: now stuck
         self.assertEqual(unbound.query(C2, "A").rdata("A"), [SINKHOLE_A],
-                         "queries are answered while the watcher is stuck")
+                         "queries are answered while a module thread is stuck")
         started = time.monotonic()
         unbound.control("stop", timeout=60)
         code = unbound.wait_exit(40)
         elapsed = time.monotonic() - started
-        self.assertIsNotNone(code, "Unbound did not stop within 40 s with the watcher "
-                             "stuck:\n" + unbound.output()[-3000:])
-        self.assertRegex(unbound.output(), r"error: dnsfilter: the watcher thread has not "
-                                           r"stopped in \d+ s")
-        print("\n  stop with a stuck watcher: %.1f s" % elapsed)
+        self.assertIsNotNone(code, "Unbound did not stop within 40 s with a module "
+                             "thread stuck:\n" + unbound.output()[-3000:])
+        self.assertRegex(unbound.output(), expect)
+        print("\n  stop with %s stuck: %.1f s" % (suffix, elapsed))
+
+    def test_stop_completes_with_the_watcher_stuck(self):
+        self.stuck_stop("/feed.json",
+                        r"error: dnsfilter: the watcher thread has not stopped in \d+ s")
+
+    def test_stop_completes_with_the_reporter_stuck(self):
+        self.stuck_stop("/dnsfilter.prom",
+                        r"error: dnsfilter: the reporter's writer has not stopped in \d+ s")
 
 
 class FarFutureStartTest(unittest.TestCase):

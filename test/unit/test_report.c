@@ -585,6 +585,7 @@ START_TEST(test_counter_lines_are_deltas_per_interval)
 	dnsf_report_match(counters, &event);
 	dnsf_count_optout(counters);
 	dnsf_reporter_set_feed(reporter, 8);
+	dnsf_reporter_set_stale(reporter, DNSF_STALE_OPTOUT, 86400);
 	ck_assert(wait_for_lines(stats_path, 2, 5000));
 	dnsf_reporter_stop(reporter);
 	dnsf_reporter_free(reporter);
@@ -602,6 +603,13 @@ START_TEST(test_counter_lines_are_deltas_per_interval)
 			 0);
 	ck_assert_uint_eq(number(lines[1], "interval"), 1);
 	ck_assert_uint_eq(number(lines[count - 1], "feed_serial"), 8);
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lines[0], "feed_stale_since")));
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lines[0], "optout_stale_since")));
+	ck_assert(cJSON_IsNull(
+	    cJSON_GetObjectItemCaseSensitive(lines[count - 1], "feed_stale_since")));
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			     lines[count - 1], "optout_stale_since")),
+			 "1970-01-02T00:00:00.000Z");
 	free_lines(lines, count);
 	free(text);
 	struct sums later = sum_stats(1, SIZE_MAX);
@@ -647,6 +655,75 @@ START_TEST(test_stop_writes_a_last_counter_line_before_the_interval)
 	ck_assert_uint_eq(sums.lines, 1);
 	ck_assert_uint_eq(sums.queries, 1);
 	ck_assert_uint_eq(sums.by_id[0], 1);
+	remove_directory();
+}
+END_TEST
+
+START_TEST(test_a_change_of_mode_ends_the_interval_with_a_line_of_the_old_mode)
+{
+	struct dnsf_report_settings settings = { .stats_interval = 3600 };
+	make_directory();
+	settings.stats_path = stats_path;
+	settings.metrics_path = metrics_path;
+	struct dnsf_reporter *reporter = new_reporter(&settings);
+	/* before enforce-from: monitor */
+	dnsf_reporter_set_mode(reporter, DNSF_MODE_MONITOR);
+	ck_assert(dnsf_reporter_start(reporter));
+	struct dnsf_counters *counters = dnsf_reporter_thread(reporter);
+	struct dnsf_event monitored = event_for("c2.example.net", "ID-A", 1);
+	struct dnsf_event blocked = event_for("c2.example.net", "ID-A", 0);
+	for (int i = 0; i < 3; i++)
+		dnsf_count_query(counters);
+	dnsf_report_match(counters, &monitored);
+	sleep_ms(300); /* the events drained, no line before the hour */
+	ck_assert_uint_eq(file_lines(stats_path), 0);
+	/* enforce-from reached: a line at once, long before the interval */
+	dnsf_reporter_set_mode(reporter, DNSF_MODE_ENFORCE);
+	ck_assert(wait_for_lines(stats_path, 1, 2000));
+	char *text = read_text(metrics_path);
+	ck_assert_uint_eq(metric_value(text, "dnsfilter_enforcing"), 1);
+	free(text);
+	/* the same mode again ends nothing */
+	dnsf_reporter_set_mode(reporter, DNSF_MODE_ENFORCE);
+	for (int i = 0; i < 2; i++)
+		dnsf_count_query(counters);
+	dnsf_report_match(counters, &blocked);
+	sleep_ms(300);
+	ck_assert_uint_eq(file_lines(stats_path), 1);
+	dnsf_reporter_stop(reporter);
+	dnsf_reporter_free(reporter);
+
+	text = read_text(stats_path);
+	size_t count;
+	cJSON **lines = parse_lines(text, &count);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_str_eq(string(lines[0], "mode"), "monitor");
+	ck_assert_uint_eq(number(lines[0], "queries"), 3);
+	ck_assert_uint_eq(number(lines[0], "monitored"), 1);
+	ck_assert_uint_eq(number(lines[0], "blocked"), 0);
+	ck_assert_str_eq(string(lines[1], "mode"), "enforce");
+	ck_assert_uint_eq(number(lines[1], "queries"), 2);
+	ck_assert_uint_eq(number(lines[1], "monitored"), 0);
+	ck_assert_uint_eq(number(lines[1], "blocked"), 1);
+	free_lines(lines, count);
+	free(text);
+
+	/* monitor now: the metrics say 0; a reporter never started says its
+	 * mode in its last line */
+	reporter = new_reporter(&settings);
+	dnsf_reporter_set_mode(reporter, DNSF_MODE_MONITOR);
+	dnsf_count_query(dnsf_reporter_thread(reporter));
+	dnsf_reporter_stop(reporter);
+	dnsf_reporter_free(reporter);
+	text = read_text(metrics_path);
+	ck_assert_uint_eq(metric_value(text, "dnsfilter_enforcing"), 0);
+	free(text);
+	text = read_text(stats_path);
+	lines = parse_lines(text, &count);
+	ck_assert_uint_eq(count, 3);
+	ck_assert_str_eq(string(lines[2], "mode"), "monitor");
+	free_lines(lines, count);
+	free(text);
 	remove_directory();
 }
 END_TEST
@@ -1040,6 +1117,7 @@ START_TEST(test_metrics_file_is_prometheus_text_replaced_atomically)
 	struct dnsf_event odd = event_for("c2.example.net", "ID \"quoted\" \\ back", 0);
 	struct dnsf_event plain = event_for("c2.example.net", "ID-H", 1);
 	dnsf_reporter_set_feed(reporter, 2024063001);
+	dnsf_reporter_set_stale(reporter, DNSF_STALE_FEED, 1700000000);
 	for (int second = 0; second < 3; second++) {
 		for (int i = 0; i < 100; i++)
 			dnsf_count_query(counters);
@@ -1058,7 +1136,7 @@ START_TEST(test_metrics_file_is_prometheus_text_replaced_atomically)
 	int samples;
 	text = read_text(metrics_path);
 	check_exposition(text, &samples);
-	ck_assert_int_eq(samples, 9);
+	ck_assert_int_eq(samples, 14);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_queries_total"), 300);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_optout_queries_total"), 3);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_blocked_total"), 3);
@@ -1069,6 +1147,10 @@ START_TEST(test_metrics_file_is_prometheus_text_replaced_atomically)
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_dropped_events_total"), 0);
 	ck_assert_uint_eq(metric_value(text, "dnsfilter_feed_serial"), 2024063001);
 	ck_assert_ptr_nonnull(strstr(text, "# TYPE dnsfilter_feed_serial gauge\n"));
+	ck_assert_uint_eq(metric_value(text, "dnsfilter_feed_stale"), 1);
+	ck_assert_uint_eq(metric_value(text, "dnsfilter_feed_stale_since_seconds"), 1700000000);
+	ck_assert_uint_eq(metric_value(text, "dnsfilter_optout_stale"), 0);
+	ck_assert_uint_eq(metric_value(text, "dnsfilter_optout_stale_since_seconds"), 0);
 	free(text);
 	/* no temporary file is left behind */
 	DIR *dir = opendir(directory);
@@ -1323,6 +1405,7 @@ int main(void)
 	tcase_add_test(counting, test_counts_from_several_threads_are_summed_exactly);
 	tcase_add_test(counting, test_counter_lines_are_deltas_per_interval);
 	tcase_add_test(counting, test_stop_writes_a_last_counter_line_before_the_interval);
+	tcase_add_test(counting, test_a_change_of_mode_ends_the_interval_with_a_line_of_the_old_mode);
 	tcase_add_test(counting, test_threads_past_the_slots_share_one_and_are_counted);
 	tcase_add_test(counting, test_a_new_reporter_gives_the_thread_a_new_slot);
 	tcase_add_test(counting, test_metrics_file_is_prometheus_text_replaced_atomically);
