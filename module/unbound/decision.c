@@ -15,6 +15,11 @@
  * resolution: when one of a listed name also has a filtered client, every
  * client gets the sinkhole (fail safe). Then an alias chain that leads to
  * a listed name (match-cname) is acted on.
+ *
+ * What is recorded for the events (decision_record) is per resolution;
+ * reporting.c turns it into an event for each filtered client of it and
+ * none for an opted-out one. So a match is recorded whenever any client
+ * is filtered, whichever client came first.
  */
 #include "config.h"
 
@@ -119,7 +124,9 @@ void decide_answer(const struct module_qstate *qstate, const struct feed_view *v
 		if (verdict == DNSF_VERDICT_BLOCK && filters_qtype(settings, qstate->qinfo.qtype)) {
 			outcome->sinkhole = 1;
 			outcome->note = DNSF_VERDICT_BLOCK;
-		} else if (query->acted == DNSF_VERDICT_NONE && !query->opted_out) {
+		} else if (query->acted == DNSF_VERDICT_NONE) {
+			/* also when an opted-out client began it: the filtered
+			 * clients that joined get their monitor events */
 			outcome->note = DNSF_VERDICT_MONITOR;
 		}
 		return;
@@ -143,7 +150,7 @@ void decision_record(struct dnsfilter_query *query, const struct outcome *outcom
 		     const struct query_info *qinfo)
 {
 	const struct dnsf_entry *entry = outcome->decision.entry;
-	char name[DNSF_KEY_MAX * 4 + 2], type[16];
+	char name[DNSF_KEY_MAX * 4 + 2], type[16], id[DNSF_FEED_ID_MAX * 6 + 1];
 	struct dnsf_key key;
 
 	query->acted = outcome->note;
@@ -156,7 +163,9 @@ void decision_record(struct dnsfilter_query *query, const struct outcome *outcom
 	    !dnsf_key_to_text(&key, name, sizeof(name)))
 		return;
 	sldns_wire2str_type_buf(qinfo->qtype, type, sizeof(type));
+	/* the id is the feed's text: escaped, it cannot forge a log line */
+	dnsf_escape(id, sizeof(id), entry->id, strlen(entry->id));
 	verbose(VERB_DETAIL, "dnsfilter: %s %s %s %s%s",
-		outcome->note == DNSF_VERDICT_BLOCK ? "block" : "monitor", name, type, entry->id,
+		outcome->note == DNSF_VERDICT_BLOCK ? "block" : "monitor", name, type, id,
 		outcome->via_cname ? " via cname" : "");
 }

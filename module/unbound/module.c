@@ -67,17 +67,30 @@ static void free_filter(struct dnsfilter *filter)
 	free(filter);
 }
 
+/** Room for an escaped path in a log line. */
+#define LOGGED_PATH_SIZE 1024
+
+/* A path (from the environment or the settings) escaped for a log line
+ * (error.h), so that one with a newline cannot forge a line. */
+static const char *logged(const char *path, char *out)
+{
+	dnsf_escape(out, LOGGED_PATH_SIZE, path, strlen(path));
+	return out;
+}
+
 static void log_loaded(const char *path, struct dnsfilter *filter)
 {
 	const struct dnsf_cidr_set *optout = atomic_load(&filter->optout);
 	struct dnsf_index_info index;
+	char settings_path[LOGGED_PATH_SIZE], feed_path[LOGGED_PATH_SIZE];
 
 	dnsf_index_info(atomic_load(&filter->index), &index);
 
 	log_info("dnsfilter: %s (built for %s): feed %s: %zu entries, %zu names, "
 		 "%zu wildcards, %zu allowed, serial %llu, %zu bytes; %zu opted-out "
 		 "prefixes; watching every %u s",
-		 path, dnsfilter_built_for, filter->settings.feed, index.entry_count,
+		 logged(path, settings_path), dnsfilter_built_for,
+		 logged(filter->settings.feed, feed_path), index.entry_count,
 		 index.exact_count + index.wildcard_count, index.wildcard_count, index.allow_count,
 		 (unsigned long long)index.serial, index.memory_bytes,
 		 optout ? dnsf_cidr_set_prefix_count(optout) : 0, filter->settings.watch_interval);
@@ -90,7 +103,7 @@ int init(struct module_env *env, int id)
 	struct dnsfilter *filter = NULL;
 	struct dnsf_cidr_set *optout = NULL;
 	struct dnsf_index *index;
-	char *path;
+	char *path, logged_path[LOGGED_PATH_SIZE];
 
 	if (!host_check_version())
 		return 0;
@@ -102,7 +115,7 @@ int init(struct module_env *env, int id)
 	}
 	if (!dnsf_settings_load(path, &filter->settings, &errors)) {
 		dnsfilter_log_errors(path, &errors);
-		log_err("dnsfilter: %s: settings rejected; not starting", path);
+		log_err("dnsfilter: %s: settings rejected; not starting", logged(path, logged_path));
 		goto fail;
 	}
 	filter->feed_copy = dnsf_last_good_path(filter->settings.state_dir, filter->settings.feed);
@@ -123,7 +136,7 @@ int init(struct module_env *env, int id)
 	index = dnsfilter_load_feed(filter, 1);
 	if (!index) {
 		log_err("dnsfilter: %s: no usable feed and no last-good copy; not starting",
-			filter->settings.feed);
+			logged(filter->settings.feed, logged_path));
 		goto fail;
 	}
 	atomic_store(&filter->index, index);

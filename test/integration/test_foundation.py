@@ -199,6 +199,22 @@ class RefusedStartTest(unittest.TestCase):
         unbound = self.launch("badkey", settings(colour="blue"), FEED)
         self.assertRefused(unbound, r"colour")
 
+    def test_feed_text_cannot_forge_a_log_line(self):
+        # A name, an id and a key holding a newline and the start of a
+        # line of Unbound's log: each is quoted escaped, on its own line.
+        forged = "error: dnsfilter: FORGED"
+        document = feed([entry("T-0001\n" + forged + " id", [name("c2.evil")], start="x"),
+                         entry("T-BAD", ["bad\n" + forged + " name." + ZONE])])
+        document["x\n" + forged + " key"] = 1
+        unbound = self.launch("forged", settings(), document)
+        self.assertRefused(unbound, re.escape(r'"bad\n' + forged + ' name.'))
+        log = unbound.output()
+        for line in log.splitlines():
+            if "FORGED" in line:
+                self.assertRegex(line, r"\\n" + re.escape(forged),
+                                 "a line of the log starts with feed text:\n" + log[-3000:])
+        self.assertEqual(len([l for l in log.splitlines() if "FORGED" in l]), 3, log[-3000:])
+
 
 if __name__ == "__main__":
     unittest.main()

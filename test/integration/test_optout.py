@@ -15,6 +15,7 @@ Clients: kdig from 127.0.0.1 (filtered) and, with -b, from other
 127.0.0.0/8 addresses (all local on Linux).
 """
 
+import json
 import re
 import sys
 import threading
@@ -33,12 +34,14 @@ RECORDS = [
     "slow A 198.51.100.9",
     "slow2 A 198.51.100.10",
     "slow3 A 198.51.100.11",
+    "slow4 A 198.51.100.12",
 ]
 REAL = {"c2": "198.51.100.1", "slow": "198.51.100.9", "slow2": "198.51.100.10",
-        "slow3": "198.51.100.11", "www": "192.0.2.80"}
+        "slow3": "198.51.100.11", "slow4": "198.51.100.12", "www": "192.0.2.80"}
 ZONES = {ZONE: harness.zone_text(ZONE, RECORDS)}
 FEED = feed([entry("T-0001", ["c2." + ZONE]),
-             entry("T-0002", ["slow." + ZONE, "slow2." + ZONE, "slow3." + ZONE])])
+             entry("T-0002", ["slow." + ZONE, "slow2." + ZONE, "slow3." + ZONE]),
+             entry("T-0003", ["slow4." + ZONE], action="monitor")])
 SINKHOLE_A = "192.0.2.1"
 SINKHOLE_AAAA = "2001:db8::1"
 FILTERED = "127.0.0.1"
@@ -87,7 +90,8 @@ class Stack:
         test.addCleanup(self.nsd.stop)
         self.nsd.start()
         self.proxy = rs.DelayProxy(self.nsd.port, slow=[name("slow"), name("slow2"),
-                                                        name("slow3")], delay=DELAY)
+                                                        name("slow3"), name("slow4")],
+                                   delay=DELAY)
         test.addCleanup(self.proxy.stop)
         self.proxy.start()
         self.unbound = harness.Unbound(
@@ -307,6 +311,85 @@ class OptoutTest(unittest.TestCase):
         self.assertEqual(filtered.rdata("A"), [SINKHOLE_A], filtered.text)
         self.assertSinkholed("slow3", FILTERED)
         self.assertNotCached("slow3")
+
+
+class SharedResolutionEventsTest(unittest.TestCase):
+    """Events and counts of one resolution that an opted-out client began
+    and filtered clients joined: each filtered client gets its event and is
+    counted, for a blocked name and for a monitored one; the opted-out
+    client gets neither (it is counted as opted out only)."""
+
+    def setUp(self):
+        document = settings()
+        document["log"] = {"path": "events.jsonl"}
+        document["stats"] = {"path": "stats.jsonl", "interval": 1}
+        self.stack = Stack(self, "optevents", document).start()
+        self.unbound = self.stack.unbound
+
+    def shared(self, label):
+        """The opted-out client asks for a slowed name, and 0.3 s later two
+        filtered clients ask the same; {client: (answer, seconds)}."""
+        results = {}
+
+        def ask(source):
+            start = time.monotonic()
+            answer = rs.query_from(self.unbound, name(label), "A", source, timeout=8)
+            results[source] = (answer, time.monotonic() - start)
+
+        threads = [threading.Thread(target=ask, args=(OPTED_OUT,))]
+        threads[0].start()
+        time.sleep(0.3)
+        for source in (FILTERED, NOT_OPTED_OUT):
+            threads.append(threading.Thread(target=ask, args=(source,)))
+            threads[-1].start()
+        for thread in threads:
+            thread.join(15)
+        for source in (FILTERED, NOT_OPTED_OUT):
+            # joined to the opted-out client's resolution, or not a test of it
+            self.assertGreater(results[source][1], 1.0, "not joined: %r" % (results,))
+        return results
+
+    def lines(self, file_name):
+        path = self.stack.workdir.file(file_name)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return [json.loads(line) for line in f.read().splitlines()]
+        except FileNotFoundError:
+            return []
+
+    def events_for(self, label):
+        return [event for event in self.lines("events.jsonl")
+                if event["qname"] == name(label)]
+
+    def check(self, label, entry_id, action, expected_answer):
+        results = self.shared(label)
+        for source, (answer, _) in results.items():
+            self.assertEqual(answer.rdata("A"), [expected_answer],
+                             "%s got %s" % (source, answer.text))
+        self.assertTrue(harness.wait_until(lambda: len(self.events_for(label)) >= 2, 3),
+                        self.lines("events.jsonl"))
+        time.sleep(0.3)
+        events = self.events_for(label)
+        self.assertEqual(sorted(event["client"] for event in events),
+                         [FILTERED, NOT_OPTED_OUT], events)
+        self.assertEqual({(event["id"], event["action"]) for event in events},
+                         {(entry_id, action)})
+        self.unbound.stop()  # the last counter line
+        totals = {"blocked": 0, "monitored": 0, "by_id": 0}
+        for line in self.lines("stats.jsonl"):
+            totals["blocked"] += line["blocked"]
+            totals["monitored"] += line["monitored"]
+            totals["by_id"] += line["by_id"].get(entry_id, 0)
+        self.assertEqual(totals, {"blocked": 2 if action == "block" else 0,
+                                  "monitored": 2 if action == "monitor" else 0, "by_id": 2})
+
+    def test_monitored_name_each_filtered_client_gets_an_event(self):
+        # the real answer for all; a monitor event for each filtered client
+        self.check("slow4", "T-0003", "monitor", REAL["slow4"])
+
+    def test_blocked_name_each_filtered_client_gets_an_event(self):
+        # the sinkhole for all (fail safe); a block event for each filtered one
+        self.check("slow", "T-0002", "block", SINKHOLE_A)
 
 
 class OptoutStartTest(unittest.TestCase):
