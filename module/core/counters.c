@@ -175,12 +175,20 @@ void dnsf_reporter_set_stale(struct dnsf_reporter *reporter, enum dnsf_stale_fil
 		atomic_store_explicit(&reporter->stale_since[file], since, memory_order_relaxed);
 }
 
+void dnsf_reporter_set_mode(struct dnsf_reporter *reporter, enum dnsf_mode mode)
+{
+	/* the writer ends the interval at once: one counter line, one mode */
+	if (reporter && atomic_exchange(&reporter->mode, (int)mode) != (int)mode)
+		report_wake_writer(reporter);
+}
+
 void report_state_read(struct dnsf_reporter *reporter, struct report_state *state)
 {
 	state->serial = atomic_load_explicit(&reporter->feed_serial, memory_order_relaxed);
 	for (int i = 0; i < 2; i++)
 		state->stale_since[i] =
 		    atomic_load_explicit(&reporter->stale_since[i], memory_order_relaxed);
+	state->mode = (enum dnsf_mode)atomic_load(&reporter->mode);
 }
 
 void dnsf_reporter_count_feed_failure(struct dnsf_reporter *reporter)

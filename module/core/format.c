@@ -257,7 +257,8 @@ void report_format_counter_line(struct text *text, const struct totals *now,
 			text_string(text, "null");
 		}
 	}
-	text_string(text, "}\n");
+	text_printf(text, ",\"mode\":\"%s\"}\n",
+		    state->mode == DNSF_MODE_MONITOR ? "monitor" : "enforce");
 }
 
 /* ---- metrics ---- */
@@ -317,4 +318,7 @@ void report_format_metrics(struct text *text, const struct totals *totals,
 		       "Since when (Unix time) the configured file cannot be used; 0 when fresh.",
 		       state->stale_since[i] > 0 ? (uint64_t)state->stale_since[i] : 0);
 	}
+	metric(text, "dnsfilter_enforcing", "gauge",
+	       "1 when listed names get the sinkhole, 0 in monitor mode (before enforce-from).",
+	       state->mode != DNSF_MODE_MONITOR);
 }

@@ -169,6 +169,8 @@ struct dnsf_reporter {
 	_Atomic uint64_t feed_failures;
 	/** per enum dnsf_stale_file: stale since (Unix s), 0: fresh */
 	_Atomic int64_t stale_since[2];
+	/** the mode in force (enum dnsf_mode) */
+	_Atomic int mode;
 	/** slots handed out (may pass DNSF_REPORT_SLOTS) */
 	_Atomic uint32_t used;
 	/** set by dnsf_reporter_stop */
@@ -191,6 +193,12 @@ struct dnsf_reporter {
 	struct totals reported;
 	/** monotonic ms of the last counter line written (or of the start) */
 	int64_t reported_at;
+	/** the mode in force since the last counter line (valid once
+	 * line_mode_known is set): a change of mode ends the interval, so a
+	 * line counts the queries of one mode */
+	enum dnsf_mode line_mode;
+	/** line_mode is set */
+	int line_mode_known;
 	/** matches per id */
 	struct id_table ids;
 
@@ -274,6 +282,8 @@ struct report_state {
 	uint64_t serial;
 	/** per enum dnsf_stale_file: stale since (Unix s), 0: fresh */
 	int64_t stale_since[2];
+	/** the mode: of the interval in a counter line, now in the metrics */
+	enum dnsf_mode mode;
 };
 
 /** The state now (any thread's last word). */
