@@ -51,7 +51,8 @@ OPTED_OUT = "127.0.0.2"
 
 EVENT_KEYS = ["ts", "client", "qname", "qtype", "id", "action", "via"]
 COUNTER_KEYS = ["ts", "interval", "queries", "optout", "blocked", "monitored",
-                "by_id", "dropped_events", "feed_serial", "feed_failures"]
+                "by_id", "dropped_events", "feed_serial", "feed_failures",
+                "feed_stale_since", "optout_stale_since", "mode"]
 SUMMED = ["queries", "optout", "blocked", "monitored", "dropped_events",
           "feed_failures"]
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -267,6 +268,7 @@ class ReportingAssertions:
         for line in lines:
             self.assertEqual(list(line.keys()), COUNTER_KEYS, line)
             self.assertRegex(line["ts"], COUNTER_TS_RE)
+            self.assertEqual(line["mode"], "enforce", line)
             for key in SUMMED:
                 self.assertIsInstance(line[key], int, line)
                 self.assertGreaterEqual(line[key], 0, line)
