@@ -5,10 +5,13 @@
  *   dnsfilter-check FEED                    validate, print a summary
  *   dnsfilter-check FEED --lookup NAME [--at TIME]
  *   dnsfilter-check --config FILE           validate settings (and its feed)
+ *   dnsfilter-check --config FILE FEED      validate FEED with the limits of FILE
  *
  * The summary or the lookup goes to stdout as text, or with --json as one
  * JSON object; --print serial prints only the feed's serial, for scripts.
- * Errors go to stderr in every case.
+ * Errors go to stderr in every case. Text from the files or the command
+ * line (paths, ids, behaviours) is escaped in text output (error.h), so a
+ * feed cannot forge a line of it.
  *
  * Exit status: 0 valid, 1 invalid, 2 usage or I/O error (an error of kind
  * DNSF_ERROR_IO: a file that cannot be opened or read, or is not a
@@ -45,22 +48,44 @@ static void usage(FILE *out)
 	fprintf(
 	    out,
 	    "usage: dnsfilter-check FEED [--lookup NAME [--at TIME]] [--json | --print serial]\n"
-	    "       dnsfilter-check --config SETTINGS [--lookup NAME [--at TIME]]\n"
+	    "       dnsfilter-check --config SETTINGS [FEED] [--lookup NAME [--at TIME]]\n"
 	    "                       [--json | --print serial]\n"
-	    "Validates a dnsfilter-feed/1 feed or a dnsfilter.json settings file.\n"
+	    "Validates a dnsfilter-feed/1 feed or a dnsfilter.json settings file; with\n"
+	    "both, FEED (instead of the feed the settings name) with the settings' limits.\n"
 	    "TIME is YYYY-MM-DD (UTC) or an RFC 3339 timestamp; default now.\n"
 	    "--json prints the summary (or the lookup) as one JSON object; --print serial\n"
 	    "prints only the feed's serial (nothing when it has none).\n"
 	    "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n");
 }
 
+/* Text from a file or the command line, escaped (error.h). */
+static void put_text(FILE *out, const char *text)
+{
+	char small[1024], *big;
+	size_t length = strlen(text), need = dnsf_escape(small, sizeof(small), text, length);
+
+	if (need < sizeof(small)) {
+		fputs(small, out);
+		return;
+	}
+	big = malloc(need + 1);
+	if (big) {
+		dnsf_escape(big, need + 1, text, length);
+		fputs(big, out);
+	}
+	free(big);
+}
+
 static void print_errors(const char *what, const struct dnsf_errors *errors)
 {
-	for (size_t i = 0; i < errors->count_kept; i++)
-		fprintf(stderr, "%s: %s\n", what, errors->messages[i]);
-	if (errors->count > errors->count_kept)
-		fprintf(stderr, "%s: and %zu more errors\n", what,
-			errors->count - errors->count_kept);
+	for (size_t i = 0; i < errors->count_kept; i++) {
+		put_text(stderr, what);
+		fprintf(stderr, ": %s\n", errors->messages[i]);
+	}
+	if (errors->count > errors->count_kept) {
+		put_text(stderr, what);
+		fprintf(stderr, ": and %zu more errors\n", errors->count - errors->count_kept);
+	}
 }
 
 /* A file that could not be read is exit 2; anything else found is exit 1. */
@@ -217,7 +242,8 @@ static void print_summary(struct check *check, const struct dnsf_index *index)
 		json_field_number(json, "allow", info.allow_count);
 		json_key(json, "behaviors");
 	} else {
-		printf("%s: valid %s feed\n", check->feed, DNSF_FEED_FORMAT);
+		put_text(stdout, check->feed);
+		printf(": valid %s feed\n", DNSF_FEED_FORMAT);
 		if (info.has_serial)
 			printf("serial: %llu\n", (unsigned long long)info.serial);
 		if (info.generated)
@@ -241,8 +267,11 @@ static void print_summary(struct check *check, const struct dnsf_index *index)
 			count += strcmp(dnsf_index_entry(index, j)->behavior, behavior) == 0;
 		if (check->output == OUTPUT_JSON)
 			json_field_number(&behaviors, behavior, count);
-		else
-			printf(" %s=%zu", behavior[0] ? behavior : "(none)", count);
+		else {
+			putchar(' ');
+			put_text(stdout, behavior[0] ? behavior : "(none)");
+			printf("=%zu", count);
+		}
 	}
 	if (check->output == OUTPUT_JSON) {
 		json_end(&behaviors);
@@ -305,8 +334,13 @@ static void lookup(struct check *check, const struct dnsf_index *index)
 	}
 	printf("%s: %s", text, dnsf_verdict_name(decision.verdict));
 	if (decision.verdict != DNSF_VERDICT_NONE) {
-		if (decision.entry)
-			printf(" by entry %s (%s)", decision.entry->id, decision.entry->behavior);
+		if (decision.entry) {
+			fputs(" by entry ", stdout);
+			put_text(stdout, decision.entry->id);
+			fputs(" (", stdout);
+			put_text(stdout, decision.entry->behavior);
+			fputs(")", stdout);
+		}
 		printf(", matched %s", matched);
 		if (decision.verdict == DNSF_VERDICT_ALLOW)
 			printf(" in the allow list");
@@ -321,33 +355,52 @@ static int run(struct check *check)
 	struct dnsf_errors errors = { 0 };
 	struct dnsf_feed_limits limits, *use_limits = NULL;
 	struct dnsf_index *index = NULL;
+	/* --config SETTINGS FEED: FEED with the settings' limits, as the
+	 * module would load it (dnsfilter-refresh, before installing it) */
+	int feed_given = check->config && check->feed;
 	int status;
 
 	if (check->output == OUTPUT_JSON && check->config)
 		json_field_string(&check->json, "settings", check->config);
 	if (check->config) {
 		if (!dnsf_settings_load(check->config, &settings, &errors) ||
-		    !check_optout(check, &settings, &errors)) {
+		    (!feed_given && !check_optout(check, &settings, &errors))) {
 			print_errors(check->config, &errors);
 			status = failure_status(&errors);
+			if (feed_given) {
+				/* not the feed's fault: it was not checked */
+				status = EXIT_USAGE;
+				put_text(stderr, check->feed);
+				fputs(": not checked: the settings are not usable\n", stderr);
+			}
 			if (check->output == OUTPUT_JSON) {
-				json_field_string(&check->json, "path", settings.feed);
+				json_field_string(&check->json, "path",
+						  feed_given ? check->feed : settings.feed);
 				json_errors(&check->json, &errors);
 			}
 			goto done;
 		}
-		if (check->output == OUTPUT_TEXT) {
+		if (check->output == OUTPUT_TEXT && !feed_given) {
 			if (check->has_optout)
 				printf("opt-out: %zu prefixes\n", check->optout_prefixes);
-			printf("%s: valid settings; feed %s\n", check->config, settings.feed);
+			put_text(stdout, check->config);
+			fputs(": valid settings; feed ", stdout);
+			put_text(stdout, settings.feed);
+			putchar('\n');
+		} else if (check->output == OUTPUT_TEXT) {
+			put_text(stdout, check->config);
+			fputs(": valid settings; their limits apply to ", stdout);
+			put_text(stdout, check->feed);
+			putchar('\n');
 		}
-		check->feed = settings.feed;
+		if (!feed_given)
+			check->feed = settings.feed;
 		dnsf_settings_feed_limits(&settings, &limits);
 		use_limits = &limits;
 	}
 	if (check->output == OUTPUT_JSON) {
 		json_field_string(&check->json, "path", check->feed);
-		if (check->config) {
+		if (check->config && !feed_given) {
 			json_key(&check->json, "optout_prefixes");
 			if (check->has_optout)
 				printf("%zu", check->optout_prefixes);
@@ -359,9 +412,10 @@ static int run(struct check *check)
 	if (!index) {
 		print_errors(check->feed, &errors);
 		status = failure_status(&errors);
-		if (status == EXIT_INVALID)
-			fprintf(stderr, "%s: invalid feed (%zu errors)\n", check->feed,
-				errors.count);
+		if (status == EXIT_INVALID) {
+			put_text(stderr, check->feed);
+			fprintf(stderr, ": invalid feed (%zu errors)\n", errors.count);
+		}
 		if (check->output == OUTPUT_JSON)
 			json_errors(&check->json, &errors);
 		goto done;
@@ -411,15 +465,15 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if ((!check.feed && !check.config) || (check.feed && check.config) || (at && !check.name) ||
+	if ((!check.feed && !check.config) || (at && !check.name) ||
 	    (json && print) || (print && check.name)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (print && strcmp(print, "serial") != 0) {
-		fprintf(stderr,
-			"dnsfilter-check: --print: only \"serial\" can be printed, not %s\n",
-			print);
+		fputs("dnsfilter-check: --print: only \"serial\" can be printed, not ", stderr);
+		put_text(stderr, print);
+		fputc('\n', stderr);
 		return EXIT_USAGE;
 	}
 	if (check.name) {
@@ -427,15 +481,16 @@ int main(int argc, char **argv)
 		size_t wire_length;
 		if (!dnsf_wire_from_text(check.name, wire, &wire_length) ||
 		    !dnsf_key_from_wire(wire, wire_length, &check.key)) {
-			fprintf(stderr, "dnsfilter-check: not a domain name: %s\n", check.name);
+			fputs("dnsfilter-check: not a domain name: ", stderr);
+			put_text(stderr, check.name);
+			fputc('\n', stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (at && !dnsf_parse_time(at, 0, &check.now)) {
-		fprintf(stderr,
-			"dnsfilter-check: --at: not a date or RFC 3339 "
-			"timestamp: %s\n",
-			at);
+		fputs("dnsfilter-check: --at: not a date or RFC 3339 timestamp: ", stderr);
+		put_text(stderr, at);
+		fputc('\n', stderr);
 		return EXIT_USAGE;
 	}
 	if (json)

@@ -204,6 +204,62 @@ class CheckTest(unittest.TestCase):
         self.assertEqual((summary["settings"], summary["path"], summary["optout_prefixes"],
                           summary["serial"]), (settings, path, 2, 3))
 
+    def test_config_and_feed_checks_the_feed_with_the_settings_limits(self):
+        # what dnsfilter-refresh asks before installing a feed: the module
+        # would refuse this one (3 entries, limit 2), default limits would not
+        installed = self.write("feed.json", feed(serial=1, entries=[]))
+        new = self.write("new.json", feed(serial=2))
+        settings = self.write("dnsfilter.json", json.dumps(
+            {"feed": "feed.json", "limits": {"feed-entries": 2}}))
+        self.assertEqual(self.run_check(new, "--print", "serial").returncode, VALID)
+        result = self.run_check("--config", settings, new, "--print", "serial")
+        self.assertEqual((result.returncode, result.stdout), (INVALID, ""))
+        self.assertIn("%s: entries: 3 entries, more than the limit of 2" % new, result.stderr)
+        report = self.json_of(self.run_check("--config", settings, new, "--json"))
+        self.assertEqual((report["settings"], report["path"], report["valid"]),
+                         (settings, new, False))
+        self.assertEqual(report["errors"][0]["kind"], "limit")
+        # within the limits: valid, and the feed the settings name is not read
+        os.unlink(installed)
+        roomy = self.write("roomy.json", json.dumps(
+            {"feed": "feed.json", "limits": {"feed-entries": 3}}))
+        result = self.run_check("--config", roomy, new, "--print", "serial")
+        self.assertEqual((result.returncode, result.stdout, result.stderr), (VALID, "2\n", ""))
+        text = self.run_check("--config", roomy, new)
+        self.assertEqual(text.stdout.splitlines()[:2], [
+            "%s: valid settings; their limits apply to %s" % (roomy, new),
+            "%s: valid dnsfilter-feed/1 feed" % new])
+
+    def test_config_and_feed_with_unusable_settings_is_exit_2(self):
+        # the feed was not checked: not its fault, so not "invalid"
+        new = self.write("new.json", feed(serial=2))
+        for settings in (os.path.join(self.dir, "missing.json"),
+                         self.write("bad.json", json.dumps({"feed": "f", "ttl": -1}))):
+            result = self.run_check("--config", settings, new, "--print", "serial")
+            self.assertEqual((result.returncode, result.stdout), (USAGE, ""), result.stderr)
+            self.assertIn("%s: not checked: the settings are not usable" % new, result.stderr)
+
+    def test_feed_text_is_escaped_in_text_output(self):
+        # an id, a behaviour and a name from the feed, or a path, holding a
+        # newline cannot forge a line of dnsfilter-check's output
+        entries = [{"id": "A\nforged: valid", "behavior": "x\ny", "fqdns": ["c2.example.net"],
+                    "start": "2024-01-01"},
+                   {"id": "B", "fqdns": ["bad\nforged: line.example"], "start": "2024-01-01"}]
+        path = self.write("f\nforged: path.json", feed(entries=entries))
+        result = self.run_check(path)
+        self.assertEqual(result.returncode, INVALID)
+        for line in result.stderr.splitlines():
+            self.assertFalse(line.startswith("forged"), result.stderr)
+        self.assertIn('fqdns[0]: "bad\\nforged: line.example"', result.stderr)
+        self.assertIn("f\\nforged: path.json: invalid feed (1 errors)", result.stderr)
+        entries.pop()
+        path = self.write("ok.json", feed(entries=entries))
+        summary = self.run_check(path)
+        self.assertIn("behaviors: x\\ny=1\n", summary.stdout)
+        lookup = self.run_check(path, "--lookup", "c2.example.net", "--at", "2024-02-01")
+        self.assertEqual(lookup.stdout, "c2.example.net.: block by entry A\\nforged: valid "
+                                        "(x\\ny), matched c2.example.net.\n")
+
     def test_usage_errors(self):
         path = self.write("feed.json", feed())
         for args in (["--json", "--print", "serial", path],
