@@ -86,8 +86,11 @@ struct dnsfilter {
 	int64_t stale_since[2];
 	/** the versions of the files in force (watcher only) */
 	struct file_version feed_version, optout_version;
-	/** next start of an entry after the last check (watcher only) */
+	/** next start of an entry, or enforce-from, after the last check
+	 * (watcher only) */
 	int64_t next_start;
+	/** the mode in force at the last check (watcher only) */
+	enum dnsf_mode mode_in_force;
 
 	/** cache purges asked for and done; a worker does them (purge.c) */
 	_Atomic uint64_t purge_requested, purge_done;
@@ -195,7 +198,8 @@ struct feed_view {
 #define BUILT_FOR PACKAGE_STRING
 extern const char *const dnsfilter_built_for;
 
-/** Is the running Unbound the one the module was built for? Logs why not. */
+/** Is the running Unbound the one the module was built for: its version,
+ * and the configure options that move struct fields? Logs why not. */
 int host_check_version(void);
 /** The settings file: $DNSFILTER_CONF, else dnsfilter.json in the working
  * directory, which is Unbound's directory: (inside the chroot). */
@@ -244,8 +248,19 @@ void view_open(const struct dnsfilter *filter, struct feed_view *view);
 /** Close it; its pointers are invalid afterwards. */
 void view_close(struct feed_view *view);
 
-/** Is this client opted out? */
+/** Is this client opted out: its address in the opt-out networks, or its
+ * query arrived at one of optout.service-addresses? */
 int view_client_opted_out(const struct feed_view *view, const struct comm_reply *client);
+
+/** Did this client's query arrive at one of optout.service-addresses
+ * (service.c)? */
+int dnsfilter_arrived_at_service_address(const struct dnsf_settings *settings,
+					 const struct comm_reply *reply);
+
+/** Does Unbound listen on every service address in a way that tells a
+ * query's local address (its interface: lines, interface-automatic)?
+ * Logs each that it does not (init: reads env->cfg). @return 1 if so. */
+int dnsfilter_check_service_addresses(const struct dnsf_settings *settings, struct module_env *env);
 
 /** The feed's decision for a wire name at a time; key is filled in. */
 void view_decide(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now,

@@ -23,13 +23,66 @@
 
 const char *const dnsfilter_built_for = BUILT_FOR;
 
+/* The layout-relevant options of the tree the module was built against,
+ * from its config.h. */
+static unsigned tree_features(void)
+{
+	unsigned mask = 0;
+#ifdef CLIENT_SUBNET
+	mask |= DNSF_FEATURE_SUBNET;
+#endif
+#ifdef USE_CACHEDB
+	mask |= DNSF_FEATURE_CACHEDB;
+#endif
+#ifdef USE_DNSCRYPT
+	mask |= DNSF_FEATURE_DNSCRYPT;
+#endif
+#ifdef USE_DNSTAP
+	mask |= DNSF_FEATURE_DNSTAP;
+#endif
+#ifdef HAVE_NGTCP2
+	mask |= DNSF_FEATURE_NGTCP2;
+#endif
+	return mask;
+}
+
+/* Same version, but configured so that structs the module reads differ?
+ * Compares the running binary's configure line with the tree's config.h. */
+static int check_configure(void)
+{
+	unsigned running, built = tree_features(), differ;
+	char *line;
+	int found = dnsf_file_configure_line("/proc/self/exe", &line);
+
+	if (found != 1) {
+		log_warn("dnsfilter: cannot find the running Unbound's configure line; make "
+			 "sure it was configured like the tree the module was built against "
+			 "(%s)",
+			 CONFCMDLINE);
+		return 1;
+	}
+	running = dnsf_configure_features(line);
+	free(line);
+	differ = running ^ built;
+	for (unsigned bit = 1; differ && bit < (1u << DNSF_FEATURE_COUNT); bit <<= 1)
+		if (differ & bit)
+			log_err("dnsfilter: the running Unbound was configured %s %s, the tree "
+				"this module was built against %s it: the structs the module "
+				"reads differ; rebuild it against a tree configured with the "
+				"running Unbound's `unbound -V` line",
+				running & bit ? "with" : "without",
+				dnsf_configure_feature_option(bit),
+				built & bit ? "with" : "without");
+	return differ == 0;
+}
+
 int host_check_version(void)
 {
 	static const char built_for[] = BUILT_FOR;
 	int found = dnsf_file_contains("/proc/self/exe", built_for, sizeof(built_for));
 
 	if (found == 1)
-		return 1;
+		return check_configure();
 	if (found == 0) {
 		log_err("dnsfilter: this module was built for %s and cannot run "
 			"inside another Unbound version; rebuild it against the "

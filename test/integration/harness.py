@@ -84,7 +84,7 @@ def sanitizer_runtime():
     listing = subprocess.run(["ldd", module_path()], stdout=subprocess.PIPE,
                              universal_newlines=True, check=True).stdout
     for line in listing.splitlines():
-        m = re.match(r"\s*(\S*(?:asan|clang_rt)\S*) => (\S+)", line)
+        m = re.match(r"\s*(\S*(?:asan|tsan|clang_rt)\S*) => (\S+)", line)
         if m and m.group(2).startswith("/"):
             return m.group(2)
         if m:  # not on the loader's path (clang's runtime): ask the compilers
@@ -461,12 +461,14 @@ class Unbound:
     iterator" without the module). threads: num-threads. stub_hosts: {zone:
     "host.name@port"}, stub zones whose server the iterator finds by
     resolving a host name in a sub-query of its own. prefix: a command line
-    that runs Unbound (e.g. valgrind and its options).
+    that runs Unbound (e.g. valgrind and its options). executable: another
+    unbound binary to run (default: the one scripts/setup built).
     """
 
     def __init__(self, workdir, stubs, settings=None, feed=None, module=True,
                  conf_env=True, extra=(), name="unbound", domain_insecure=True,
-                 modules=None, threads=1, stub_hosts=None, prefix=(), preload=()):
+                 modules=None, threads=1, stub_hosts=None, prefix=(), preload=(),
+                 executable=None):
         self.workdir = workdir
         self.stubs = dict(stubs)  # zone -> port
         self.stub_hosts = dict(stub_hosts or {})
@@ -474,6 +476,7 @@ class Unbound:
                                    else "validator iterator")
         self.threads = threads
         self.prefix = list(prefix)  # a command Unbound runs under (valgrind ...)
+        self.executable = executable  # another unbound binary (default: tool("unbound"))
         self.preload = list(preload)
         self.valgrind_log = None
         if VALGRIND and not self.prefix:
@@ -555,10 +558,13 @@ class Unbound:
         preload = sanitizer_runtime()
         if preload:
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+            # ThreadSanitizer: report every race, with both stacks
+            env.setdefault("TSAN_OPTIONS", "halt_on_error=0:history_size=4")
         preloads = [p for p in [preload] + self.preload if p]
         if preloads:
             env["LD_PRELOAD"] = " ".join(preloads)
-        self.process = Process(self.prefix + [tool("unbound"), "-d", "-c", self.conf],
+        self.process = Process(self.prefix + [self.executable or tool("unbound"), "-d", "-c",
+                                              self.conf],
                                self.workdir.file("%s.out" % self.name), env=env)
         return self
 
@@ -713,7 +719,23 @@ class Unbound:
             if "Sanitizer" in report and ("ERROR:" in report or "runtime error" in report):
                 raise AssertionError("sanitizer report from Unbound with the module:\n"
                                      + _tail(report, 60))
+            races = thread_sanitizer_reports(report, os.path.basename(module_path()))
+            if races:
+                raise AssertionError("ThreadSanitizer: %d reports with the module in them:\n%s"
+                                     % (len(races), "\n".join(races[:3])))
         return code
+
+
+def thread_sanitizer_reports(output, module_file):
+    """The ThreadSanitizer reports (data races, lock order inversions, ...)
+    in an Unbound's output that have a frame of the module in them. Reports
+    about Unbound alone (its own code is not instrumented, but its locks
+    are seen) are not the module's to answer for."""
+    reports = []
+    for block in output.split("==================\n"):
+        if "WARNING: ThreadSanitizer:" in block and "(%s+" % module_file in block:
+            reports.append(block.strip())
+    return reports
 
 
 def valgrind_module_errors(path):

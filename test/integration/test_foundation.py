@@ -5,6 +5,7 @@ Every name the feed lists also has a real record in NSD, so a query the
 module fails to catch gets a visibly different (real) answer.
 """
 
+import os
 import re
 import unittest
 
@@ -214,6 +215,52 @@ class RefusedStartTest(unittest.TestCase):
                 self.assertRegex(line, r"\\n" + re.escape(forged),
                                  "a line of the log starts with feed text:\n" + log[-3000:])
         self.assertEqual(len([l for l in log.splitlines() if "FORGED" in l]), 3, log[-3000:])
+
+
+class HostCheckTest(unittest.TestCase):
+    """The module refuses an Unbound of another version, or of the same
+    version configured with other layout-relevant options: a copy of the
+    real binary with its version string or its configure line changed."""
+
+    def patched_unbound(self, workdir, old, new):
+        self.assertEqual(len(old), len(new))
+        with open(harness.tool("unbound"), "rb") as f:
+            binary = f.read()
+        self.assertIn(old, binary)
+        path = workdir.file("unbound-patched")
+        with open(path, "wb") as f:
+            f.write(binary.replace(old, new))
+        os.chmod(path, 0o755)
+        return path
+
+    def launch(self, old, new):
+        workdir = harness.WorkDir("hostcheck")
+        self.addCleanup(workdir.cleanup)
+        unbound = harness.Unbound(workdir, {ZONE: harness.free_port()},
+                                  settings=settings(), feed=FEED,
+                                  executable=self.patched_unbound(workdir, old, new))
+        self.addCleanup(unbound.stop)
+        unbound.launch()
+        code = unbound.wait_exit(harness.START_TIMEOUT)
+        self.assertIsNotNone(code, "Unbound runs with the module:\n" + unbound.output()[-2000:])
+        self.assertNotEqual(code, 0)
+        return unbound.output()
+
+    def test_other_version_is_refused(self):
+        version = harness.UNBOUND_VERSION.encode()
+        other = version[:-1] + (b"8" if version[-1:] != b"8" else b"9")
+        log = self.launch(b"unbound " + version + b"\0", b"unbound " + other + b"\0")
+        self.assertRegex(log, r"dnsfilter: this module was built for unbound %s and cannot "
+                              r"run inside another Unbound version" % re.escape(
+                                  harness.UNBOUND_VERSION))
+
+    def test_other_layout_options_are_refused(self):
+        # The tree is configured --enable-subnet (CLIENT_SUBNET moves fields
+        # of module_qstate); the patched binary's configure line lacks it.
+        log = self.launch(b"--enable-subnet", b"--enable-subnex")
+        self.assertRegex(log, r"dnsfilter: the running Unbound was configured without "
+                              r"--enable-subnet, the tree this module was built against "
+                              r"with it")
 
 
 if __name__ == "__main__":
