@@ -681,6 +681,93 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0)
         self.assertIn("--stats", result.stdout)
 
+    def assertOneLineError(self, result, *parts):
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+        for part in parts:
+            self.assertIn(part, result.stderr)
+
+    # Counter lines the module never writes, each a line 2 between good ones.
+    BAD_LINES = [
+        (b'{"ts":"9999-12-31T23:59:59Z","queries":1,"blocked":0}', "'ts'"),
+        (b'{"ts":"9999-12-31T23:59:60Z","queries":1,"blocked":0}', "'ts'"),
+        (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":[' * 5000 + b"1" + b"]" * 5000 + b"}",
+         "nested too deeply"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":1,"blocked":0,"x":"\xff"}', "not UTF-8"),
+        (b'{"ts":"2024-04-02T00:00:00Z"}', "'queries'"),
+        (b'{"ts":20240402,"queries":1,"blocked":0}', "'ts'"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":"1","blocked":0}', "'queries'"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":NaN,"blocked":0}', "'queries'"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":1e400,"blocked":0}', "'queries'"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":1,"blocked":0,"by_id":[]}', "'by_id'"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":1,"blocked":0,"by_id":{"A":true}}',
+         "'by_id'"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":1,"queries":2,"blocked":0}',
+         'key "queries" given more than once'),
+        (b"null", "not a JSON object"),
+        (b'{"ts":"2024-04-02T00:00:00Z","queries":1,"blocked":0} {}', "not JSON"),
+    ]
+
+    def test_every_bad_counter_line_is_one_line_naming_file_and_line(self):
+        for bad, field in self.BAD_LINES:
+            with self.subTest(line=bad[:60]):
+                path = os.path.join(self.tmp, "stats.log")
+                with open(path, "wb") as f:
+                    f.write(b"\n".join([self.good("04-02").encode(), bad,
+                                        self.good("04-03").encode()]) + b"\n")
+                result = run_report(self.feed, [path], self.out)
+                self.assertOneLineError(result, "stats.log:2: ", field)
+                # skipped with a warning naming file and line instead
+                result = run_report(self.feed, [path], self.out, "--skip-bad-lines")
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertNotIn("Traceback", result.stderr)
+                self.assertIn("warning: %s:2: " % path, result.stderr)
+                self.assertIn("line skipped", result.stderr)
+
+    def test_leap_second_counts_as_the_next_second(self):
+        # 2024-04-30T14:59:60Z is 15:00:00Z, May 1st 00:00 in +09:00
+        log = self.write("stats.log", '{"ts":"2024-04-30T14:59:60Z",'
+                         '"queries":700,"blocked":7}\n')
+        result = run_report(self.feed, [log], self.out)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(os.path.join(self.out, "report.html"), encoding="utf-8") as f:
+            rows = Tables(f.read()).tables["monthly"]
+        self.assertEqual(rows[2][1:3], ["7", "700"])
+
+    def test_every_bad_feed_is_one_line_naming_the_file(self):
+        log = self.write("stats.log", self.good("04-02") + "\n")
+        good = feed_document(FEED_ENTRIES[:1])
+        cases = [
+            (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+            (json.dumps(good).encode()[:-1] + b', "x": "\xff"}', "not UTF-8"),
+            (json.dumps(good).encode() + b"\n{}", "not JSON"),
+            (json.dumps(good).encode()[:-1] + b', "entries": []}',
+             'key "entries" given more than once'),
+            (json.dumps(feed_document([dict(FEED_ENTRIES[0], id="I" * 64)])).encode(),
+             "longer than 63 bytes"),
+            (json.dumps(feed_document([dict(FEED_ENTRIES[0],
+                                            start="9999-12-31T23:59:60Z")])).encode(),
+             "'start'"),
+            (json.dumps(feed_document([dict(FEED_ENTRIES[0], end=7)])).encode(), "'end'"),
+        ]
+        for text, part in cases:
+            with self.subTest(part=part):
+                path = os.path.join(self.tmp, "feed-bad.json")
+                with open(path, "wb") as f:
+                    f.write(text)
+                self.assertOneLineError(run_report(path, [log], self.out), "feed-bad.json",
+                                        part)
+
+    def test_input_text_in_messages_is_escaped(self):
+        # a newline in a key or a file name cannot forge a second line
+        log = self.write("a\nforged: b.log", '{"ts":"2024-04-02T00:00:00Z","queries":1,'
+                         '"blocked":0,"by_id":{"x\\nforged: y":-1}}\n')
+        result = run_report(self.feed, [log], self.out)
+        self.assertOneLineError(result, "a\\nforged: b.log:1: ",
+                                "field 'by_id'.\"x\\nforged: y\"")
+
     def test_time_zone_override(self):
         # 2024-04-30T16:00Z is May 1st in the feed's +09:00, April in UTC.
         log = self.write("stats.log", '{"ts":"2024-04-30T16:00:00Z",'
