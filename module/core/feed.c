@@ -580,10 +580,11 @@ static void format_path(const struct json_path *path, char *out, size_t size)
 		return;
 	}
 	format_path(path->parent, rest, sizeof(rest));
-	if (path->key)
-		snprintf(out, size, "%s%s%.60s", rest, rest[0] ? "." : "", path->key);
-	else
-		snprintf(out, size, "%s[%zu]", rest, path->index);
+	/* a path deeper than out holds is cut: it only names a place */
+	int written = path->key ? snprintf(out, size, "%s%s%.60s", rest, rest[0] ? "." : "", path->key)
+				: snprintf(out, size, "%s[%zu]", rest, path->index);
+	if (written < 0)
+		out[0] = 0;
 }
 
 static int compare_member_keys(const void *x, const void *y)

@@ -281,7 +281,7 @@ static const char *same_index(const struct dnsf_index *index)
 		return "the index's summary differs from the reference";
 	for (size_t i = 0; i < info.entry_count; i++) {
 		const struct dnsf_entry *entry = dnsf_index_entry(index, i);
-		char id[32];
+		char id[48];
 		snprintf(id, sizeof(id), "IIJ-20240416-%04zu", i);
 		if (!entry->id || strcmp(entry->id, id) || !entry->behavior ||
 		    entry->fqdn_count != 3)
