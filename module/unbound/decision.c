@@ -45,11 +45,14 @@ static int filters_qtype(const struct dnsf_settings *settings, uint16_t qtype)
 	return settings->other_types != DNSF_OTHER_PASS;
 }
 
-/* Block or monitor, after the global mode: the action the module takes. */
+/* Block or monitor, after the global mode in force now (monitor before
+ * enforce-from): the action the module takes. Judged at query time, as an
+ * entry's window is, so the switch needs no reload. */
 static enum dnsf_verdict effective_verdict(const struct dnsfilter *filter,
-					   enum dnsf_verdict verdict)
+					   enum dnsf_verdict verdict, int64_t now)
 {
-	if (verdict == DNSF_VERDICT_BLOCK && filter->settings.mode == DNSF_MODE_MONITOR)
+	if (verdict == DNSF_VERDICT_BLOCK &&
+	    dnsf_settings_mode_at(&filter->settings, now) == DNSF_MODE_MONITOR)
 		return DNSF_VERDICT_MONITOR;
 	return verdict;
 }
@@ -85,11 +88,12 @@ void decide_query(const struct module_qstate *qstate, const struct feed_view *vi
 		  struct dnsfilter_query *query, struct outcome *outcome)
 {
 	const struct comm_reply *client = first_client(qstate);
+	int64_t now = (int64_t)*qstate->env->now;
 
 	memset(outcome, 0, sizeof(*outcome));
-	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, (int64_t)*qstate->env->now,
-		    &outcome->decision, &outcome->key);
-	query->verdict = effective_verdict(view->filter, outcome->decision.verdict);
+	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, now, &outcome->decision,
+		    &outcome->key);
+	query->verdict = effective_verdict(view->filter, outcome->decision.verdict, now);
 	query->opted_out = client && view_client_opted_out(view, client);
 	if (!acts(query->verdict))
 		return;
@@ -115,7 +119,7 @@ void decide_answer(const struct module_qstate *qstate, const struct feed_view *v
 	memset(outcome, 0, sizeof(*outcome));
 	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, now, &outcome->decision,
 		    &outcome->key);
-	verdict = effective_verdict(view->filter, outcome->decision.verdict);
+	verdict = effective_verdict(view->filter, outcome->decision.verdict, now);
 	if (acts(verdict)) {
 		/* Listed while in flight: what the resolution stored goes. */
 		outcome->remove_cached = !acts(query->verdict);
@@ -133,8 +137,8 @@ void decide_answer(const struct module_qstate *qstate, const struct feed_view *v
 	}
 	if (verdict != DNSF_VERDICT_NONE || !settings->match_cname || !msg || !msg->rep)
 		return;
-	verdict = effective_verdict(view->filter,
-				    view_chain_decision(view, msg->rep, now, &outcome->decision));
+	verdict = effective_verdict(
+	    view->filter, view_chain_decision(view, msg->rep, now, &outcome->decision), now);
 	if (verdict == DNSF_VERDICT_NONE)
 		return;
 	/* Cached copies would reach later clients without the module. */

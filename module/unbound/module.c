@@ -24,10 +24,13 @@
 #include "util/module.h"
 #include "util/regional.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dnsfilter/lastgood.h"
+#include "dnsfilter/timeparse.h"
 #include "glue.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -82,18 +85,27 @@ static void log_loaded(const char *path, struct dnsfilter *filter)
 {
 	const struct dnsf_cidr_set *optout = atomic_load(&filter->optout);
 	struct dnsf_index_info index;
-	char settings_path[LOGGED_PATH_SIZE], feed_path[LOGGED_PATH_SIZE];
+	char settings_path[LOGGED_PATH_SIZE], feed_path[LOGGED_PATH_SIZE], mode[64] = "enforce";
 
 	dnsf_index_info(atomic_load(&filter->index), &index);
+	if (filter->mode_in_force == DNSF_MODE_MONITOR &&
+	    filter->settings.enforce_from != DNSF_ENFORCE_FROM_NONE) {
+		char when[32];
+		dnsf_format_time(filter->settings.enforce_from, when);
+		snprintf(mode, sizeof(mode), "monitor until %s", when);
+	} else if (filter->mode_in_force == DNSF_MODE_MONITOR) {
+		strcpy(mode, "monitor");
+	}
 
 	log_info("dnsfilter: %s (built for %s): feed %s: %zu entries, %zu names, "
 		 "%zu wildcards, %zu allowed, serial %llu, %zu bytes; %zu opted-out "
-		 "prefixes; watching every %u s",
+		 "prefixes, %zu service addresses; watching every %u s; mode %s",
 		 logged(path, settings_path), dnsfilter_built_for,
 		 logged(filter->settings.feed, feed_path), index.entry_count,
 		 index.exact_count + index.wildcard_count, index.wildcard_count, index.allow_count,
 		 (unsigned long long)index.serial, index.memory_bytes,
-		 optout ? dnsf_cidr_set_prefix_count(optout) : 0, filter->settings.watch_interval);
+		 optout ? dnsf_cidr_set_prefix_count(optout) : 0,
+		 filter->settings.service_address_count, filter->settings.watch_interval, mode);
 }
 
 int init(struct module_env *env, int id)
@@ -118,6 +130,13 @@ int init(struct module_env *env, int id)
 		log_err("dnsfilter: %s: settings rejected; not starting", logged(path, logged_path));
 		goto fail;
 	}
+	if (!dnsfilter_check_service_addresses(&filter->settings, env)) {
+		log_err("dnsfilter: %s: settings rejected; not starting",
+			logged(path, logged_path));
+		goto fail;
+	}
+	/* before enforce-from: monitor; the watcher switches at that moment */
+	filter->mode_in_force = dnsf_settings_mode_at(&filter->settings, (int64_t)time(NULL));
 	filter->feed_copy = dnsf_last_good_path(filter->settings.state_dir, filter->settings.feed);
 	if (!filter->feed_copy ||
 	    (filter->settings.optout_file &&

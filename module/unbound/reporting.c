@@ -54,6 +54,7 @@ int dnsfilter_counting_start(struct dnsfilter *filter)
 	struct dnsf_index_info index;
 	dnsf_index_info(atomic_load(&filter->index), &index);
 	dnsf_reporter_set_feed(filter->reporter, index.serial);
+	dnsf_reporter_set_mode(filter->reporter, filter->mode_in_force);
 	dnsf_reporter_set_stale(filter->reporter, DNSF_STALE_FEED,
 				filter->stale_since[DNSF_STALE_FEED]);
 	dnsf_reporter_set_stale(filter->reporter, DNSF_STALE_OPTOUT,

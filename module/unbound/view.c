@@ -37,6 +37,8 @@ int view_client_opted_out(const struct feed_view *view, const struct comm_reply 
 {
 	const struct sockaddr_storage *address = &client->client_addr;
 
+	if (dnsfilter_arrived_at_service_address(&view->filter->settings, client))
+		return 1;
 	if (!view->optout)
 		return 0;
 	if (address->ss_family == AF_INET)

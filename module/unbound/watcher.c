@@ -1,7 +1,8 @@
 /*
  * watcher.c - the watcher thread: it reloads the feed and the opt-out
  * networks when their files change (loader.c) and asks for a purge of the
- * caches when they did or when an entry starts.
+ * caches when they did, when an entry starts or when enforce-from comes
+ * (the switch from monitor to enforce).
  *
  * A new version is parsed and built on the watcher thread, off the query
  * path, then published with an atomic exchange; the old one is freed after
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "dnsfilter/optout.h"
+#include "dnsfilter/timeparse.h"
 #include "glue.h"
 
 /* Publish a new index; the old one is freed once no reader can hold it. */
@@ -107,22 +109,54 @@ static void check_optout(struct dnsfilter *filter)
 		 filter->settings.optout_file, set ? dnsf_cidr_set_prefix_count(set) : 0);
 }
 
-/* The first start of an entry after now (the watcher owns the index
- * pointer's writes, so it may read the index without a section). */
+/* The first start of an entry, or enforce-from, after now (the watcher
+ * owns the index pointer's writes, so it may read the index without a
+ * section). */
 static int64_t next_start_after(const struct dnsfilter *filter, int64_t now)
 {
 	const struct dnsf_index *index =
 	    atomic_load((_Atomic(struct dnsf_index *) *)&filter->index);
+	int64_t next = index ? dnsf_index_next_start(index, now) : INT64_MAX;
+	int64_t enforce_from = filter->settings.enforce_from;
 
-	return index ? dnsf_index_next_start(index, now) : INT64_MAX;
+	if (enforce_from != DNSF_ENFORCE_FROM_NONE && enforce_from > now && enforce_from < next)
+		next = enforce_from;
+	return next;
 }
 
-/* An entry started: cached real answers of its names must go. */
+/* The mode in force changed (enforce-from came): say so, tell the
+ * reporter (the counter log and metrics say the mode), and purge, as at an
+ * entry's start: the module now blocks names it only monitored, and a real
+ * answer of one that is in the cache (put there by load_cache, say) must
+ * not be served after the switch. */
+static void switch_mode(struct dnsfilter *filter, enum dnsf_mode mode)
+{
+	char when[32];
+
+	dnsf_format_time(filter->settings.enforce_from, when);
+	if (mode == DNSF_MODE_ENFORCE)
+		log_info("dnsfilter: enforce-from %s reached: enforcing from now on; purging "
+			 "the cache",
+			 when);
+	else
+		log_warn("dnsfilter: the clock went back before enforce-from %s: monitoring "
+			 "again",
+			 when);
+	filter->mode_in_force = mode;
+	dnsf_reporter_set_mode(filter->reporter, mode);
+	dnsfilter_request_purge(filter);
+}
+
+/* An entry started, or enforce-from came: cached real answers of names
+ * the module now blocks must go. */
 static void check_starts(struct dnsfilter *filter)
 {
 	int64_t now = (int64_t)time(NULL);
+	enum dnsf_mode mode = dnsf_settings_mode_at(&filter->settings, now);
 
-	if (now >= filter->next_start) {
+	if (mode != filter->mode_in_force) {
+		switch_mode(filter, mode);
+	} else if (now >= filter->next_start) {
 		verbose(VERB_OPS, "dnsfilter: an entry started: purging the cache");
 		dnsfilter_request_purge(filter);
 	}
