@@ -1200,7 +1200,7 @@ static int was_told(const char *part1, const char *part2)
 static size_t assert_whole_json_lines(const char *path)
 {
 	char *text = read_text(path);
-	size_t count, length;
+	size_t count = 0, length;
 	ck_assert_ptr_nonnull(text);
 	length = strlen(text);
 	ck_assert_msg(length == 0 || text[length - 1] == '\n', "%s ends inside a line: ...%s",
