@@ -213,6 +213,7 @@ class RefreshTest(unittest.TestCase):
                                            "all_proxy", "no_proxy")}
         self.env["DNSFILTER_CHECK"] = CHECK
         self.env["HOME"] = self.tmp  # no ~/.curlrc of the tester's
+        self.env.pop("DNSFILTER_CONF", None)  # the settings only when a test says
 
     # -- helpers ------------------------------------------------------------
 
@@ -385,6 +386,77 @@ class RefreshTest(unittest.TestCase):
         self.assertExit(result, INVALID)
         self.assertIn("empty label", result.stderr)
         self.assertInstalled(old)
+
+    def settings_file(self, name="dnsfilter.json", **document):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as handle:
+            json.dump(dict({"feed": self.dest}, **document), handle)
+        return path
+
+    def test_settings_limits_apply_to_the_new_feed(self):
+        # a feed the module would refuse (3 entries, its settings allow 2)
+        # is not installed, whatever dnsfilter-check's defaults take
+        old = feed_bytes(10)
+        self.install_first(old)
+        big = feed_bytes(11, names=("a.example.net", "b.example.net", "c.example.net"))
+        self.server.put("/feed.json", big, '"v2"', 1700000100)
+        settings = self.settings_file(limits={"feed-entries": 2})
+        result = self.refresh("--config", settings)
+        self.assertExit(result, INVALID)
+        self.assertIn("%s: entries: 3 entries, more than the limit of 2" % self.url,
+                      result.stderr)
+        self.assertInstalled(old)
+        # the same through DNSFILTER_CONF, the variable the module reads
+        self.env["DNSFILTER_CONF"] = settings
+        self.assertExit(self.refresh(), INVALID)
+        self.assertInstalled(old)
+        del self.env["DNSFILTER_CONF"]
+        roomy = self.settings_file("roomy.json", limits={"feed-entries": 3})
+        self.assertExit(self.refresh("--config", roomy), INSTALLED)
+        self.assertInstalled(big)
+
+    def test_unusable_settings_are_a_local_error(self):
+        old = feed_bytes(10)
+        self.install_first(old)
+        self.server.put("/feed.json", feed_bytes(11), '"v2"', 1700000100)
+        bad = self.settings_file("bad.json", ttl=-1)
+        result = self.refresh("--config", bad)
+        self.assertExit(result, LOCAL)
+        self.assertIn("cannot be used to check the new feed", result.stderr)
+        self.assertInstalled(old)
+        result = self.refresh("--config", os.path.join(self.tmp, "none.json"))
+        self.assertExit(result, USAGE)
+        self.assertIn("cannot read the settings file", result.stderr)
+
+    def test_input_cannot_forge_a_line_of_output(self):
+        # every line starts with "dnsfilter-refresh: " (assertExit); text
+        # from the feed, the URL or the path is escaped
+        old = feed_bytes(10)
+        self.install_first(old)
+        bad = feed_bytes(11, names=("c2.example.net", "bad\nforged: name.example"))
+        self.server.put("/feed.json", bad, '"v2"', 1700000100)
+        result = self.refresh()
+        self.assertExit(result, INVALID)
+        self.assertIn('"bad\\nforged: name.example"', result.stderr)
+        result = self.refresh(url=self.url + "?\x1b[31m\u0085")
+        self.assertExit(result, DOWNLOAD)
+        self.assertIn("?\\x1b[31m\\u0085", result.stderr)
+        self.assertNotIn("\x1b", result.stderr)
+        self.assertInstalled(old)
+
+    def test_garbage_in_the_state_file_is_ignored(self):
+        self.install_first(feed_bytes(10))
+        state = self.dest + ".http"
+        with open(state) as handle:
+            text = handle.read()
+        with open(state, "w") as handle:
+            handle.write(text.replace("serial: 10", "serial: 1e999 x"))
+        os.utime(self.dest, None)  # same file: the state still names it
+        self.server.put("/feed.json", feed_bytes(11), '"v2"', 1700000100)
+        result = self.refresh()
+        self.assertExit(result, INSTALLED)
+        self.assertEqual(result.stderr, "")
+        self.assertIn("(was 10)", result.stdout)
 
     def test_invalid_first_install(self):
         self.server.put("/feed.json", b"not json\n", '"v1"', 1700000000)
