@@ -17,6 +17,7 @@
  * DNSF_ERROR_IO: a file that cannot be opened or read, or is not a
  * regular file).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +300,53 @@ static int check_optout(struct check *check, const struct dnsf_settings *setting
 }
 
 /* What the feed decides for the name, with the entry and the listed name. */
+/* The mode the settings give now and, with enforce-from, when it changes;
+ * the service addresses (Unbound's interface: lines are checked when the
+ * module loads: this tool does not read unbound.conf). */
+static void print_mode_and_service_addresses(struct check *check,
+					     const struct dnsf_settings *settings)
+{
+	enum dnsf_mode mode = dnsf_settings_mode_at(settings, check->now);
+	char when[32], address[INET6_ADDRSTRLEN];
+
+	if (check->output == OUTPUT_JSON) {
+		struct json_object *json = &check->json;
+		json_field_string(json, "mode", mode == DNSF_MODE_MONITOR ? "monitor" : "enforce");
+		dnsf_format_time(settings->enforce_from, when);
+		json_field_string(json, "enforce_from",
+				  settings->enforce_from != DNSF_ENFORCE_FROM_NONE ? when : NULL);
+		json_key(json, "service_addresses");
+		putchar('[');
+		for (size_t i = 0; i < settings->service_address_count; i++) {
+			inet_ntop(settings->service_addresses[i].family,
+				  settings->service_addresses[i].bytes, address, sizeof(address));
+			if (i)
+				putchar(',');
+			json_string(address);
+		}
+		putchar(']');
+		return;
+	}
+	if (settings->service_address_count) {
+		printf("service addresses:");
+		for (size_t i = 0; i < settings->service_address_count; i++) {
+			inet_ntop(settings->service_addresses[i].family,
+				  settings->service_addresses[i].bytes, address, sizeof(address));
+			printf("%s %s", i ? "," : "", address);
+		}
+		printf(" (Unbound must listen on each: checked when the module loads)\n");
+	}
+	if (settings->enforce_from != DNSF_ENFORCE_FROM_NONE) {
+		dnsf_format_time(settings->enforce_from, when);
+		if (mode == DNSF_MODE_MONITOR)
+			printf("mode: monitor until %s, then enforce\n", when);
+		else
+			printf("mode: enforce (since enforce-from %s)\n", when);
+	} else if (mode == DNSF_MODE_MONITOR) {
+		printf("mode: monitor\n");
+	}
+}
+
 static void lookup(struct check *check, const struct dnsf_index *index)
 {
 	struct dnsf_decision decision;
@@ -383,6 +431,7 @@ static int run(struct check *check)
 		if (check->output == OUTPUT_TEXT && !feed_given) {
 			if (check->has_optout)
 				printf("opt-out: %zu prefixes\n", check->optout_prefixes);
+			print_mode_and_service_addresses(check, &settings);
 			put_text(stdout, check->config);
 			fputs(": valid settings; feed ", stdout);
 			put_text(stdout, settings.feed);
@@ -406,6 +455,7 @@ static int run(struct check *check)
 				printf("%zu", check->optout_prefixes);
 			else
 				fputs("null", stdout);
+			print_mode_and_service_addresses(check, &settings);
 		}
 	}
 	index = dnsf_index_from_file(check->feed, use_limits, &errors);
