@@ -29,7 +29,7 @@ enum dnsf_action {
 
 /** One malware entry of the feed. */
 struct dnsf_entry {
-	/** unique id, e.g. "IIJ-20240416-0001" */
+	/** unique id, e.g. "IIJ-20240416-0001", at most DNSF_FEED_ID_MAX bytes */
 	char *id;
 	/** behaviour in words ("info-theft", "backdoor", "ddos"), may be "" */
 	char *behavior;

@@ -726,6 +726,18 @@ class BadInputTest(unittest.TestCase):
                 self.assertIn("warning: %s:2: " % path, result.stderr)
                 self.assertIn("line skipped", result.stderr)
 
+    def test_corrupt_gzip_log_is_one_line_naming_the_file(self):
+        data = gzip.compress((self.good("04-02") + "\n").encode() * 2000)
+        for name, broken in (("flipped.log.gz", data[:40] + bytes([data[40] ^ 0xff]) + data[41:]),
+                             ("cut.log.gz", data[:len(data) // 2]),
+                             ("magic-only.log.gz", b"\x1f\x8bnot gzip at all")):
+            with self.subTest(name=name):
+                path = os.path.join(self.tmp, name)
+                with open(path, "wb") as f:
+                    f.write(broken)
+                self.assertOneLineError(run_report(self.feed, [path], self.out),
+                                        name + ":", "cannot read")
+
     def test_leap_second_counts_as_the_next_second(self):
         # 2024-04-30T14:59:60Z is 15:00:00Z, May 1st 00:00 in +09:00
         log = self.write("stats.log", '{"ts":"2024-04-30T14:59:60Z",'
