@@ -37,6 +37,7 @@ DELAY = 2.0
 SLOW_STUB = ["discard-timeout: 0", "qname-minimisation: no"]
 CHECK = os.environ.get("DNSFILTER_CHECK") or os.path.join(
     harness.REPO, "build", "cmake", "dnsfilter-check")
+REPORT = os.path.join(harness.REPO, "scripts", "dnsfilter-report")
 SWITCH_LINE = re.compile(r"dnsfilter: enforce-from (\S+) reached: enforcing from now on")
 
 
@@ -70,6 +71,24 @@ def metric(unbound, sample):
     except OSError:
         pass
     return None
+
+
+def report(workdir, stats, day, lang="en"):
+    """dnsfilter-report over counter logs for one day (UTC); return the
+    CompletedProcess and the Markdown report's text."""
+    feed_path = workdir.file("feed.json")
+    if not os.path.exists(feed_path):
+        workdir.write("feed.json", FEED)
+    out = workdir.file("report")
+    result = subprocess.run(
+        [sys.executable, REPORT, "--feed", feed_path, "--stats"] + list(stats) +
+        ["--from", day, "--to", day, "--tz", "Z", "--lang", lang, "--out", out],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    try:
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            return result, f.read()
+    except OSError:
+        return result, ""
 
 
 def parse_ts(text):
@@ -203,6 +222,14 @@ class EnforceFromTest(unittest.TestCase):
         events = read_json_lines(self.unbound.workdir.file("events.jsonl"))
         self.assertEqual([e["action"] for e in events if e["qname"] == name("c2")],
                          ["monitor", "block", "block"], events)
+        # the report says when enforcement started, to the second
+        switch_line = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(
+            int(parse_ts(last_monitor["ts"]))))
+        result, text = report(self.unbound.workdir, [self.unbound.workdir.file("stats.jsonl")],
+                              time.strftime("%Y-%m-%d", time.gmtime(switch_at)))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("- **Mode**: monitoring (monitor) until %s (UTC), filtering (enforce) "
+                      "since then" % switch_line, text)
 
     def test_resolution_in_flight_across_the_switch_gets_the_sinkhole(self):
         switch_at = self.start("enfflight", slow=True)
@@ -220,6 +247,66 @@ class EnforceFromTest(unittest.TestCase):
                         rs.dnsfilter_lines(self.unbound))
         self.assertEqual(self.a("c2"), [SINKHOLE])
         self.assertFalse(self.unbound.log_lines(SWITCH_LINE.pattern))
+
+
+class ReportModeTest(unittest.TestCase):
+    """dnsfilter-report's "Mode" row from the counter lines' mode."""
+
+    DAY = "2024-07-01"
+
+    def setUp(self):
+        self.workdir = harness.WorkDir("enfreport")
+        self.addCleanup(self.workdir.cleanup)
+
+    def run_report(self, *logs, lang="en"):
+        paths = []
+        for number, lines in enumerate(logs):
+            paths.append(self.workdir.write("stats%d.jsonl" % number, "".join(
+                json.dumps(line) + "\n" for line in lines)))
+        return report(self.workdir, paths, self.DAY, lang)
+
+    @staticmethod
+    def line(ts, mode=None, blocked=0, monitored=0):
+        value = {"ts": "2024-07-01T%sZ" % ts, "interval": 60, "queries": 10,
+                 "optout": 0, "blocked": blocked, "monitored": monitored, "by_id": {}}
+        if mode:
+            value["mode"] = mode
+        return value
+
+    def test_switch_in_the_period_is_named_to_the_second(self):
+        result, text = self.run_report(
+            [self.line("08:59:00.100", "monitor", monitored=2),
+             self.line("09:00:00.004", "monitor", monitored=1),
+             self.line("09:01:00.100", "enforce", blocked=3)],
+            [self.line("08:59:30.000", "monitor"), self.line("09:00:01.020", "monitor"),
+             self.line("09:00:30.000", "enforce")])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("- **Mode**: monitoring (monitor) until 2024-07-01 09:00:00 (UTC) – "
+                      "2024-07-01 09:00:01 (UTC) (2 counter logs), filtering (enforce) since "
+                      "then", text)
+        result, text = self.run_report(
+            [self.line("09:00:00.004", "monitor"), self.line("09:01:00.100", "enforce")],
+            lang="ja")
+        self.assertIn("2024-07-01 09:00:00 (UTC) までモニタ（monitor）、以降フィルタ（enforce）", text)
+
+    def test_one_mode_throughout(self):
+        _, text = self.run_report([self.line("01:00:00", "monitor", monitored=1)])
+        self.assertIn("- **Mode**: monitoring only (monitor): no query was filtered", text)
+        _, text = self.run_report([self.line("01:00:00", "enforce", blocked=1)])
+        self.assertIn("- **Mode**: filtering (enforce) throughout", text)
+
+    def test_lines_without_mode_give_no_mode_row(self):
+        result, text = self.run_report([self.line("01:00:00", blocked=1)])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn("**Mode**", text)
+
+    def test_bad_mode_is_named(self):
+        bad = self.line("01:00:00")
+        bad["mode"] = "block"
+        result, _ = self.run_report([bad])
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("stats0.jsonl:1: field 'mode': must be \"monitor\" or \"enforce\"",
+                      result.stderr)
 
 
 class EnforceFromSettingsTest(unittest.TestCase):
