@@ -715,6 +715,7 @@ struct dnsf_cidr_set *dnsf_cidr_set_build(struct dnsf_cidr_builder *builder,
 	struct v6_range *v6 = builder->v6;
 	builder->v4 = NULL;
 	builder->v6 = NULL;
+	set->v6.ranges = v6; /* freed with the set when the IPv4 table fails */
 	if (!v4_table_build(&set->v4, v4, builder->v4_count) ||
 	    !v6_table_build(&set->v6, v6, builder->v6_count))
 		goto fail;
