@@ -22,6 +22,7 @@
  * takes a new slot there.
  */
 #include "report_internal.h"
+#include "dnsfilter/tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,8 @@ _Static_assert((DNSF_REPORT_RING & (DNSF_REPORT_RING - 1)) == 0,
 /** Generations of reporters; 0 is no reporter. */
 static _Atomic uint64_t next_generation = 1;
 /* This thread's slot and the generation of the reporter it belongs to. */
-static __thread uint64_t thread_generation;
-static __thread struct dnsf_counters *thread_slot;
+static DNSF_THREAD_LOCAL uint64_t thread_generation;
+static DNSF_THREAD_LOCAL struct dnsf_counters *thread_slot;
 
 /* ---- setting up ---- */
 

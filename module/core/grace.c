@@ -3,6 +3,7 @@
  * argument why this is correct).
  */
 #include "dnsfilter/grace.h"
+#include "dnsfilter/tls.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -29,8 +30,8 @@ static _Atomic uint64_t next_generation = 1;
 /* This thread's slot, and the generation of the grace object it belongs to
  * (grace.h: a new grace object, even at a freed one's address, has a new
  * generation, and the thread takes a slot there). */
-static __thread uint64_t slot_generation;
-static __thread struct grace_slot *slot_of_thread;
+static DNSF_THREAD_LOCAL uint64_t slot_generation;
+static DNSF_THREAD_LOCAL struct grace_slot *slot_of_thread;
 
 struct dnsf_grace *dnsf_grace_new(void)
 {

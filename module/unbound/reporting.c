@@ -121,9 +121,15 @@ static int on_answer(struct query_info *qinfo, struct module_qstate *qstate, str
 	if (qinfo && dnsfilter_is_wake_query(qinfo->qname, qinfo->qname_len))
 		return 1;
 	counters = dnsf_reporter_thread(filter->reporter);
-	view_open(filter, &view);
-	opted_out = view_client_opted_out(&view, repinfo);
-	view_close(&view);
+	/* every cache hit passes here: without opt-out settings there is no
+	 * set to read, so no grace section either */
+	opted_out = 0;
+	if (filter->settings.optout_network_count || filter->settings.optout_file ||
+	    filter->settings.service_address_count) {
+		view_open(filter, &view);
+		opted_out = view_client_opted_out(&view, repinfo);
+		view_close(&view);
+	}
 	if (opted_out) {
 		dnsf_count_optout(counters);
 		return 1;
