@@ -26,6 +26,7 @@ int __real_vasprintf(char **out, const char *format, va_list args);
 void *__real_mmap(void *address, size_t length, int protection, int flags, int fd, off_t offset);
 int __real_munmap(void *address, size_t length);
 void __real_free(void *memory);
+struct psl_ctx_st *__real_psl_latest(const char *file);
 
 void *__wrap_malloc(size_t size);
 void *__wrap_calloc(size_t count, size_t size);
@@ -40,6 +41,7 @@ int __wrap_asprintf(char **out, const char *format, ...);
 void *__wrap_mmap(void *address, size_t length, int protection, int flags, int fd, off_t offset);
 int __wrap_munmap(void *address, size_t length);
 void __wrap_free(void *memory);
+struct psl_ctx_st *__wrap_psl_latest(const char *file);
 
 /** Most allocations tracked at once; more fail the test (fault_live). */
 #define TRACKED_MAX 16384
@@ -56,6 +58,10 @@ static __thread int counting, tracking;
 static __thread unsigned long count, fail_at;
 static __thread enum fault_mode mode;
 static __thread int injected, injected_other;
+static __thread const char *fail_function;
+/* the function of the first failure injected; 1 when another one failed too */
+static __thread const char *injected_function;
+static __thread int injected_several_functions;
 static __thread struct tracked *table;
 static __thread size_t table_count;
 static __thread int table_overflow;
@@ -70,7 +76,16 @@ void fault_arm(unsigned long nth, enum fault_mode how)
 	fail_at = nth;
 	mode = how;
 	injected = injected_other = 0;
+	injected_function = NULL;
+	injected_several_functions = 0;
+	fail_function = NULL;
 	counting = tracking = 1;
+}
+
+void fault_arm_function(const char *function)
+{
+	fault_arm(0, FAULT_ONCE);
+	fail_function = function;
 }
 
 void fault_pause(void)
@@ -92,6 +107,11 @@ unsigned long fault_disarm(void)
 int fault_injected(void)
 {
 	return injected;
+}
+
+int fault_injected_only_in(const char *function)
+{
+	return injected && !injected_several_functions && strcmp(injected_function, function) == 0;
 }
 
 int fault_injected_shrinks_only(void)
@@ -120,24 +140,30 @@ size_t fault_live(char *out, size_t out_size)
 	return table_count;
 }
 
-/* Is this allocation to fail? Counts it when counting; shrink: it is a
- * realloc to a smaller size. */
-static int should_fail_allocation(int shrink)
+/* Is this allocation (by function) to fail? Counts it when counting;
+ * shrink: it is a realloc to a smaller size. */
+static int should_fail_allocation(const char *function, int shrink)
 {
 	if (!counting)
 		return 0;
 	count++;
-	if (fail_at == 0 || count < fail_at || (mode == FAULT_ONCE && count > fail_at))
+	if (fail_function ? strcmp(function, fail_function) != 0
+			  : (fail_at == 0 || count < fail_at ||
+			     (mode == FAULT_ONCE && count > fail_at)))
 		return 0;
 	injected = 1;
 	injected_other |= !shrink;
+	if (!injected_function)
+		injected_function = function;
+	else if (strcmp(injected_function, function) != 0)
+		injected_several_functions = 1;
 	errno = ENOMEM;
 	return 1;
 }
 
-static int should_fail(void)
+static int should_fail_in(const char *function)
 {
-	return should_fail_allocation(0);
+	return should_fail_allocation(function, 0);
 }
 
 static void track(void *memory, size_t size, const char *function)
@@ -164,7 +190,7 @@ static void untrack(void *memory)
 
 void *__wrap_malloc(size_t size)
 {
-	if (should_fail())
+	if (should_fail_in("malloc"))
 		return NULL;
 	void *memory = __real_malloc(size);
 	track(memory, size, "malloc");
@@ -173,7 +199,7 @@ void *__wrap_malloc(size_t size)
 
 void *__wrap_calloc(size_t items, size_t size)
 {
-	if (should_fail())
+	if (should_fail_in("calloc"))
 		return NULL;
 	void *memory = __real_calloc(items, size);
 	track(memory, items * size, "calloc");
@@ -191,7 +217,7 @@ static size_t block_size(void *memory)
 
 void *__wrap_realloc(void *memory, size_t size)
 {
-	if (should_fail_allocation(memory && size <= block_size(memory)))
+	if (should_fail_allocation("realloc", memory && size <= block_size(memory)))
 		return NULL; /* the old block stays, as realloc leaves it */
 	void *moved = __real_realloc(memory, size);
 	if (moved || size == 0)
@@ -202,7 +228,7 @@ void *__wrap_realloc(void *memory, size_t size)
 
 void *__wrap_reallocarray(void *memory, size_t items, size_t size)
 {
-	if (should_fail())
+	if (should_fail_in("reallocarray"))
 		return NULL;
 	void *moved = __real_reallocarray(memory, items, size);
 	if (moved)
@@ -213,7 +239,7 @@ void *__wrap_reallocarray(void *memory, size_t items, size_t size)
 
 char *__wrap_strdup(const char *text)
 {
-	if (should_fail())
+	if (should_fail_in("strdup"))
 		return NULL;
 	char *copy = __real_strdup(text);
 	track(copy, strlen(text) + 1, "strdup");
@@ -222,7 +248,7 @@ char *__wrap_strdup(const char *text)
 
 char *__wrap_strndup(const char *text, size_t size)
 {
-	if (should_fail())
+	if (should_fail_in("strndup"))
 		return NULL;
 	char *copy = __real_strndup(text, size);
 	track(copy, copy ? strlen(copy) + 1 : 0, "strndup");
@@ -231,7 +257,7 @@ char *__wrap_strndup(const char *text, size_t size)
 
 void *__wrap_aligned_alloc(size_t alignment, size_t size)
 {
-	if (should_fail())
+	if (should_fail_in("aligned_alloc"))
 		return NULL;
 	void *memory = __real_aligned_alloc(alignment, size);
 	track(memory, size, "aligned_alloc");
@@ -240,7 +266,7 @@ void *__wrap_aligned_alloc(size_t alignment, size_t size)
 
 int __wrap_posix_memalign(void **memory, size_t alignment, size_t size)
 {
-	if (should_fail())
+	if (should_fail_in("posix_memalign"))
 		return ENOMEM;
 	int error = __real_posix_memalign(memory, alignment, size);
 	if (!error)
@@ -250,7 +276,7 @@ int __wrap_posix_memalign(void **memory, size_t alignment, size_t size)
 
 int __wrap_vasprintf(char **out, const char *format, va_list args)
 {
-	if (should_fail())
+	if (should_fail_in("vasprintf"))
 		return -1; /* *out is undefined after a failure, as glibc says */
 	int length = __real_vasprintf(out, format, args);
 	if (length >= 0)
@@ -272,7 +298,7 @@ int __wrap_asprintf(char **out, const char *format, ...)
 void *__wrap_mmap(void *address, size_t length, int protection, int flags, int fd, off_t offset)
 {
 	int anonymous = (flags & MAP_ANONYMOUS) != 0;
-	if (anonymous && should_fail())
+	if (anonymous && should_fail_in("mmap"))
 		return MAP_FAILED;
 	void *memory = __real_mmap(address, length, protection, flags, fd, offset);
 	if (anonymous && memory != MAP_FAILED)
@@ -290,4 +316,14 @@ void __wrap_free(void *memory)
 {
 	untrack(memory);
 	__real_free(memory);
+}
+
+/* libpsl loads the Public Suffix List with allocations of its own, which
+ * the wrap cannot see: its loader is counted as one allocation, and fails
+ * as libpsl does when memory runs out (NULL). */
+struct psl_ctx_st *__wrap_psl_latest(const char *file)
+{
+	if (should_fail_in("psl_latest"))
+		return NULL;
+	return __real_psl_latest(file);
 }

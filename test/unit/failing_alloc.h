@@ -11,7 +11,8 @@
  * feed parse those are the core's JSON arena (module/core/json.c: mmap and
  * malloc, both wrapped); otherwise a test sets hooks that call the wrapped
  * malloc and free (test_alloc_faults.c). libc's own allocations (fopen's
- * buffer) and libpsl's are not counted. Works with ASan (the wrappers call
+ * buffer) and libpsl's are not counted one by one, but libpsl's loader
+ * (psl_latest) counts as one allocation and can fail. Works with ASan (the wrappers call
  * the real, intercepted functions) and without.
  *
  * Only the thread that armed the allocator is counted, so a test's own
@@ -36,6 +37,12 @@ enum fault_mode {
  */
 void fault_arm(unsigned long nth, enum fault_mode mode);
 
+/**
+ * Count and track as fault_arm does, but fail every call of one wrapped
+ * function only (e.g. "psl_latest"), whatever its number.
+ */
+void fault_arm_function(const char *function);
+
 /** Stop counting and tracking allocations (frees still untrack), e.g. while
  * checking a result with code that allocates. */
 void fault_pause(void);
@@ -51,6 +58,9 @@ unsigned long fault_disarm(void);
 
 /** 1 when a failure was injected since fault_arm. */
 int fault_injected(void);
+
+/** 1 when every failure injected since fault_arm was in function. */
+int fault_injected_only_in(const char *function);
 
 /**
  * 1 when every failure injected since fault_arm was a realloc that would

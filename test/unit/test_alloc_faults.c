@@ -45,6 +45,9 @@ struct run {
 
 /** Runs with a failed JSON parse reported as a syntax error (below). */
 static unsigned long parse_failures_reported_as_syntax;
+/** Runs in which the Public Suffix List could not be loaded and the feed
+ * was taken without its check (test_public_suffix_check_fails_closed...). */
+static unsigned long psl_failures_taken;
 
 /** A scenario: act with the allocator armed, verify the outcome (paused:
  * NULL when right, else why not), release everything. */
@@ -114,6 +117,11 @@ static unsigned long fail_each_allocation(const struct scenario *scenario, enum 
 				       "parser as a syntax error\n",
 				       parse_failures_reported_as_syntax);
 			parse_failures_reported_as_syntax = 0;
+			if (psl_failures_taken)
+				printf("  known: %lu runs took the feed without the Public Suffix "
+				       "List\n",
+				       psl_failures_taken);
+			psl_failures_taken = 0;
 			return total;
 		}
 	}
@@ -343,6 +351,12 @@ static const char *verify_feed(struct run *run, int injected)
 	/* every allocation of a load is needed but one that gives back the
 	 * unused tail of an array: a failure that is not reported would be a
 	 * check skipped or data lost */
+	if (run->index && injected && fault_injected_only_in("psl_latest")) {
+		/* known: the feed is checked without the Public Suffix List
+		 * (test_public_suffix_check_fails_closed_without_the_list) */
+		psl_failures_taken++;
+		return same_index(run->index);
+	}
 	if (run->index && injected && !fault_injected_shrinks_only())
 		return "an allocation failed, and the feed was taken";
 	if (run->index)
@@ -395,6 +409,30 @@ START_TEST(test_invalid_feed_is_refused_whatever_fails)
 	const struct scenario scenario = { "invalid feed", act_invalid_feed, verify_invalid_feed,
 					   release_index };
 	fail_each_allocation_both_ways(&scenario);
+}
+END_TEST
+
+/* A public suffix is refused unless forced; when the Public Suffix List
+ * cannot be loaded (memory ran out in libpsl, or the file and libpsl's
+ * built-in list are missing) that check cannot be made, and the feed must
+ * be refused rather than taken unchecked. */
+START_TEST(test_public_suffix_check_fails_closed_without_the_list)
+{
+	static const char text[] =
+	    "{\"format\":\"dnsfilter-feed/1\",\"entries\":[{\"id\":\"X\","
+	    "\"fqdns\":[\"com\"],\"start\":\"2024-01-01\"}]}";
+	struct dnsf_errors errors = { 0 };
+
+	fault_arm_function("psl_latest");
+	struct dnsf_index *index = dnsf_index_from_buffer(text, strlen(text), NULL, &errors);
+	int injected = fault_injected();
+	fault_disarm();
+	ck_assert_msg(injected, "the Public Suffix List is no longer loaded with psl_latest");
+	ck_assert_msg(index == NULL, "a feed listing \"com\" was taken without the Public Suffix "
+				     "List check");
+	ck_assert_uint_gt(errors.count, 0);
+	dnsf_index_free(index);
+	dnsf_errors_clear(&errors);
 }
 END_TEST
 
@@ -942,6 +980,7 @@ int main(void)
 	tcase_add_checked_fixture(feed, setup_feed, teardown_feed);
 	tcase_add_test(feed, test_feed_load_survives_every_failed_allocation);
 	tcase_add_test(feed, test_invalid_feed_is_refused_whatever_fails);
+	tcase_add_test(feed, test_public_suffix_check_fails_closed_without_the_list);
 	tcase_set_timeout(feed, 240);
 	suite_add_tcase(suite, feed);
 	tcase_add_checked_fixture(optout, setup_optout, teardown_optout);
