@@ -86,14 +86,15 @@ static void log_loaded(const char *path, struct dnsfilter *filter)
 	const struct dnsf_cidr_set *optout = atomic_load(&filter->optout);
 	struct dnsf_index_info index;
 	char settings_path[LOGGED_PATH_SIZE], feed_path[LOGGED_PATH_SIZE], mode[64] = "enforce";
+	/* not mode_in_force: the watcher runs already and owns it */
+	enum dnsf_mode now = dnsf_settings_mode_at(&filter->settings, (int64_t)time(NULL));
 
 	dnsf_index_info(atomic_load(&filter->index), &index);
-	if (filter->mode_in_force == DNSF_MODE_MONITOR &&
-	    filter->settings.enforce_from != DNSF_ENFORCE_FROM_NONE) {
+	if (now == DNSF_MODE_MONITOR && filter->settings.enforce_from != DNSF_ENFORCE_FROM_NONE) {
 		char when[32];
 		dnsf_format_time(filter->settings.enforce_from, when);
 		snprintf(mode, sizeof(mode), "monitor until %s", when);
-	} else if (filter->mode_in_force == DNSF_MODE_MONITOR) {
+	} else if (now == DNSF_MODE_MONITOR) {
 		strcpy(mode, "monitor");
 	}
 
