@@ -1405,7 +1405,8 @@ int main(void)
 	tcase_add_test(counting, test_counts_from_several_threads_are_summed_exactly);
 	tcase_add_test(counting, test_counter_lines_are_deltas_per_interval);
 	tcase_add_test(counting, test_stop_writes_a_last_counter_line_before_the_interval);
-	tcase_add_test(counting, test_a_change_of_mode_ends_the_interval_with_a_line_of_the_old_mode);
+	tcase_add_test(counting,
+		       test_a_change_of_mode_ends_the_interval_with_a_line_of_the_old_mode);
 	tcase_add_test(counting, test_threads_past_the_slots_share_one_and_are_counted);
 	tcase_add_test(counting, test_a_new_reporter_gives_the_thread_a_new_slot);
 	tcase_add_test(counting, test_metrics_file_is_prometheus_text_replaced_atomically);

@@ -362,8 +362,8 @@ START_TEST(test_enforce_from_monitors_until_the_second_it_names)
 	struct dnsf_settings s;
 	struct dnsf_errors errors = { 0 };
 	/* 2024-07-01T00:00:00+09:00 is 2024-06-30T15:00:00Z = 1719759600 */
-	ck_assert(parse("{\"feed\":\"f\",\"enforce-from\":\"2024-07-01T00:00:00+09:00\"}", &s,
-			&errors));
+	ck_assert(
+	    parse("{\"feed\":\"f\",\"enforce-from\":\"2024-07-01T00:00:00+09:00\"}", &s, &errors));
 	ck_assert_int_eq(s.enforce_from, 1719759600);
 	ck_assert_int_eq(s.mode, DNSF_MODE_ENFORCE);
 	ck_assert_int_eq(dnsf_settings_mode_at(&s, 1719759599), DNSF_MODE_MONITOR);
@@ -389,8 +389,7 @@ START_TEST(test_enforce_from_must_be_a_whole_timestamp)
 			     "enforce-from: must be an RFC 3339 timestamp");
 	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":1719759600}",
 			     "enforce-from: must be an RFC 3339 timestamp");
-	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":\"tomorrow\"}",
-			     "not \"tomorrow\"");
+	assert_rejected_with("{\"feed\":\"f\",\"enforce-from\":\"tomorrow\"}", "not \"tomorrow\"");
 }
 END_TEST
 
