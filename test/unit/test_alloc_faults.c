@@ -25,6 +25,7 @@
 
 #include "dnsfilter/cidr.h"
 #include "dnsfilter/feed.h"
+#include "dnsfilter/lastgood.h"
 #include "dnsfilter/report.h"
 #include "dnsfilter/settings.h"
 #include "failing_alloc.h"
@@ -41,6 +42,8 @@ struct run {
 	struct dnsf_settings settings;
 	int ok;
 	struct dnsf_reporter *reporter;
+	/* dnsf_last_good_load's error counts */
+	size_t loaded_copy_errors, loaded_save_errors, loaded_file_memory;
 };
 
 /** Runs with a failed JSON parse reported as a syntax error (below). */
@@ -205,6 +208,19 @@ static char *path_in_directory(const char *name)
 	char *path = paths[next++ % 4];
 	snprintf(path, sizeof(paths[0]), "%s/%s", directory, name);
 	return path;
+}
+
+/* The whole file, NUL-terminated (at most 1 MiB), or NULL. */
+static char *read_whole(const char *path)
+{
+	FILE *file = fopen(path, "rb");
+	if (!file)
+		return NULL;
+	char *text = calloc(1, 1 << 20);
+	size_t length = fread(text, 1, (1 << 20) - 1, file);
+	text[length] = 0;
+	fclose(file);
+	return text;
 }
 
 static void write_file(const char *path, const char *text)
@@ -408,6 +424,98 @@ START_TEST(test_invalid_feed_is_refused_whatever_fails)
 {
 	const struct scenario scenario = { "invalid feed", act_invalid_feed, verify_invalid_feed,
 					   release_index };
+	fail_each_allocation_both_ways(&scenario);
+}
+END_TEST
+
+/*
+ * The module's load: the feed file, falling back to its last-good copy
+ * (lastgood.h). The copy holds an older feed (v1), the file a newer one
+ * (v2). Whatever allocation fails, the result is the new feed (and the
+ * copy then holds it, or a warning says why not), or the old one from the
+ * copy with the reason the file failed, or nothing with both reasons; and
+ * the copy on disk is always one of the two feeds, whole, with no
+ * temporary file left beside it: no fault loses the last good data.
+ */
+static const char old_feed[] =
+    "{\"format\":\"dnsfilter-feed/1\",\"serial\":7,\"entries\":[{\"id\":\"OLD-1\","
+    "\"fqdns\":[\"old.example.net\"],\"start\":\"2024-01-01\"}]}";
+static char copy_path[200];
+
+static void *build_index(const char *text, size_t length, const char *name, void *context,
+			 struct dnsf_errors *errors)
+{
+	(void)name;
+	return dnsf_index_from_buffer(text, length, context, errors);
+}
+
+static void act_last_good_load(struct run *run)
+{
+	struct dnsf_loaded loaded;
+
+	snprintf(copy_path, sizeof(copy_path), "%s.last-good", feed_path);
+	dnsf_last_good_load(feed_path, copy_path, 1 << 20, 1, build_index, NULL, &loaded);
+	run->index = loaded.result;
+	run->ok = loaded.from_copy;
+	/* run->errors: one for each reason the file failed */
+	for (size_t i = 0; i < loaded.file_errors.count; i++)
+		dnsf_errors_add_kind(&run->errors, DNSF_ERROR_IO, "file");
+	run->loaded_copy_errors = loaded.copy_errors.count;
+	run->loaded_save_errors = loaded.save_errors.count;
+	run->loaded_file_memory = dnsf_errors_count_kind(&loaded.file_errors, DNSF_ERROR_MEMORY) +
+				  (is_json_syntax_error_only(&loaded.file_errors) ? 1 : 0);
+	dnsf_loaded_clear(&loaded);
+}
+
+static const char *verify_last_good_load(struct run *run, int injected)
+{
+	char *copy = read_whole(copy_path);
+	const char *result = NULL;
+	DIR *dir = opendir(directory);
+	struct dirent *entry;
+
+	/* the copy is one of the two feeds, whole */
+	if (!copy || (strcmp(copy, old_feed) != 0 && strcmp(copy, feed_text) != 0))
+		result = "the last-good copy is damaged or gone";
+	while (!result && dir && (entry = readdir(dir)))
+		if (strstr(entry->d_name, ".tmp"))
+			result = "a temporary file is left beside the copy";
+	if (dir)
+		closedir(dir);
+	if (!result && run->index && !run->ok) {
+		result = same_index(run->index);
+		if (!result && strcmp(copy, feed_text) != 0 && run->loaded_save_errors == 0)
+			result = "the new feed loaded, the copy is old, and no warning says why";
+	} else if (!result && run->index) {
+		/* from the copy: the old feed, because the file failed for memory */
+		struct dnsf_index_info info;
+		dnsf_index_info(run->index, &info);
+		if (info.serial != 7 || info.entry_count != 1)
+			result = "the copy served something else than the old feed";
+		else if (!injected || run->loaded_file_memory == 0)
+			result = "the copy served, but the file did not fail for memory";
+	} else if (!result) {
+		if (!injected)
+			result = "nothing loaded, and no failure injected";
+		else if (run->errors.count == 0 || run->loaded_copy_errors == 0)
+			result = "nothing loaded, and the reasons are missing";
+	}
+	free(copy);
+	return result;
+}
+
+static void release_last_good_load(struct run *run)
+{
+	dnsf_index_free(run->index);
+	write_file(copy_path, old_feed); /* the next run starts from the old copy */
+}
+
+START_TEST(test_last_good_load_loses_no_data_whatever_fails)
+{
+	const struct scenario scenario = { "feed with its last-good copy", act_last_good_load,
+					   verify_last_good_load, release_last_good_load };
+	snprintf(copy_path, sizeof(copy_path), "%s.last-good", feed_path);
+	write_file(copy_path, old_feed);
 	fail_each_allocation_both_ways(&scenario);
 }
 END_TEST
@@ -764,17 +872,6 @@ static void act_report(struct run *run)
 	dnsf_reporter_stop(run->reporter);
 }
 
-static char *read_whole(const char *path)
-{
-	FILE *file = fopen(path, "rb");
-	if (!file)
-		return NULL;
-	char *text = calloc(1, 1 << 20);
-	size_t length = fread(text, 1, (1 << 20) - 1, file);
-	text[length] = 0;
-	fclose(file);
-	return text;
-}
 
 static const char *verify_event_lines(char *events, size_t *lines)
 {
@@ -981,6 +1078,7 @@ int main(void)
 	tcase_add_test(feed, test_feed_load_survives_every_failed_allocation);
 	tcase_add_test(feed, test_invalid_feed_is_refused_whatever_fails);
 	tcase_add_test(feed, test_public_suffix_check_fails_closed_without_the_list);
+	tcase_add_test(feed, test_last_good_load_loses_no_data_whatever_fails);
 	tcase_set_timeout(feed, 240);
 	suite_add_tcase(suite, feed);
 	tcase_add_checked_fixture(optout, setup_optout, teardown_optout);
