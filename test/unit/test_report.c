@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1387,6 +1389,80 @@ START_TEST(test_event_lines_cut_short_by_a_full_disk_are_taken_back)
 }
 END_TEST
 
+/* Set or clear a file's append-only flag; 0 when the file system or the
+ * user's rights do not allow it. */
+static int set_append_only(const char *path, int on)
+{
+	int fd = open(path, O_RDONLY), flags = 0, done = 0;
+	if (fd < 0)
+		return 0;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+		flags = on ? flags | FS_APPEND_FL : flags & ~FS_APPEND_FL;
+		done = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+	}
+	close(fd);
+	return done;
+}
+
+START_TEST(test_line_cut_short_in_an_append_only_file_stands_on_its_own)
+{
+	struct dnsf_report_settings settings = all_files(60);
+	make_directory();
+	atomic_store(&told_count, 0);
+	settings.metrics_path = NULL;
+	settings.log_error = tell;
+	close(open(log_path, O_WRONLY | O_CREAT, 0640));
+	if (!set_append_only(log_path, 1)) {
+		/* not root, or a file system without the flag: nothing to test */
+		fprintf(stderr, "note: append-only files not available here; skipped\n");
+		remove_directory();
+		return;
+	}
+	struct dnsf_reporter *reporter = new_reporter(&settings);
+	ck_assert(dnsf_reporter_start(reporter));
+	struct dnsf_counters *counters = dnsf_reporter_thread(reporter);
+	struct dnsf_event event = event_for("c2.example.net", "ID-C", 0);
+	for (int i = 0; i < 3; i++)
+		dnsf_report_match(counters, &event);
+	ck_assert(wait_for_lines(log_path, 3, 3000));
+	off_t three = file_size(log_path);
+	/* the cut part cannot be truncated away (append-only) */
+	limit_file_size((rlim_t)(three + three / 3 + three / 6));
+	for (int i = 0; i < 3; i++)
+		dnsf_report_match(counters, &event);
+	int64_t end = now_ms() + 3000;
+	while (!was_told("log.path: ", "cannot write: File too large") && now_ms() < end)
+		sleep_ms(20);
+	unlimit_file_size();
+	for (int i = 0; i < 3; i++)
+		dnsf_report_match(counters, &event);
+	ck_assert(wait_for_lines(log_path, 8, 3000));
+	dnsf_reporter_stop(reporter);
+	dnsf_reporter_free(reporter);
+	/* 3 + 1 whole lines, the cut part on a line of its own, then 3 whole
+	 * lines: the next line was not appended to the cut one */
+	char *text = read_text(log_path);
+	size_t json = 0, other = 0;
+	for (char *line = text, *next; line && *line; line = next + 1) {
+		next = strchr(line, '\n');
+		ck_assert_ptr_nonnull(next);
+		*next = 0;
+		cJSON *parsed = cJSON_Parse(line);
+		if (parsed)
+			json++;
+		else
+			ck_assert_msg(other++ == 0 && strncmp(line, "{\"ts\":", 6) == 0,
+				      "unexpected line: %s", line);
+		cJSON_Delete(parsed);
+	}
+	free(text);
+	ck_assert_uint_eq(json, 7);
+	ck_assert_uint_eq(other, 1);
+	set_append_only(log_path, 0);
+	remove_directory();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("report");
@@ -1421,6 +1497,7 @@ int main(void)
 	tcase_add_test(files, test_unopenable_files_are_told_retried_and_never_refuse_the_start);
 	tcase_add_test(files, test_counter_line_cut_short_by_a_full_disk_is_taken_back);
 	tcase_add_test(files, test_event_lines_cut_short_by_a_full_disk_are_taken_back);
+	tcase_add_test(files, test_line_cut_short_in_an_append_only_file_stands_on_its_own);
 	suite_add_tcase(suite, files);
 	return run_suite(suite);
 }
