@@ -30,9 +30,9 @@ enum dnsf_action {
 /** One malware entry of the feed. */
 struct dnsf_entry {
 	/** unique id, e.g. "IIJ-20240416-0001", at most DNSF_FEED_ID_MAX bytes */
-	char *id;
+	const char *id;
 	/** behaviour in words ("info-theft", "backdoor", "ddos"), may be "" */
-	char *behavior;
+	const char *behavior;
 	/** first second the entry acts */
 	int64_t start;
 	/** first second it no longer acts; DNSF_TIME_NEVER when open */
@@ -43,6 +43,8 @@ struct dnsf_entry {
 	int force;
 	/** number of names in fqdns */
 	uint32_t fqdn_count;
+	/** its place in the feed's entries, from 0 */
+	uint32_t position;
 };
 
 /** Limits that keep a hostile or broken feed from hurting the resolver. */

@@ -36,8 +36,13 @@ struct dnsf_index_info {
 /** Fill info for an index. */
 void dnsf_index_info(const struct dnsf_index *index, struct dnsf_index_info *info);
 
-/** The entry at position i in feed order (i below entry_count), or NULL. */
-const struct dnsf_entry *dnsf_index_entry(const struct dnsf_index *index, size_t i);
+/**
+ * The entry at position i in feed order.
+ * @param entry: filled in; its strings point into the index (valid while
+ *   it is).
+ * @return 1, or 0 when i is not below entry_count.
+ */
+int dnsf_index_entry(const struct dnsf_index *index, size_t i, struct dnsf_entry *entry);
 
 /** The earliest start of an entry later than after, or INT64_MAX. */
 int64_t dnsf_index_next_start(const struct dnsf_index *index, int64_t after);
@@ -85,8 +90,9 @@ enum dnsf_verdict {
 struct dnsf_decision {
 	/** the verdict */
 	enum dnsf_verdict verdict;
-	/** the entry that decided (BLOCK, MONITOR), else NULL */
-	const struct dnsf_entry *entry;
+	/** the entry that decided (BLOCK, MONITOR; its strings point into the
+	 * index), else all zero (entry.id NULL) */
+	struct dnsf_entry entry;
 	/** 1 when a "*." name matched rather than the name itself */
 	int wildcard;
 	/** key length of the listed name that matched (0 when none) */

@@ -213,12 +213,13 @@ static void print_summary(struct check *check, const struct dnsf_index *index)
 
 	dnsf_index_info(index, &info);
 	for (size_t i = 0; i < info.entry_count; i++) {
-		const struct dnsf_entry *entry = dnsf_index_entry(index, i);
-		if (entry->action == DNSF_ACTION_MONITOR)
+		struct dnsf_entry entry;
+		dnsf_index_entry(index, i, &entry);
+		if (entry.action == DNSF_ACTION_MONITOR)
 			monitor++;
 		else
 			block++;
-		if (entry->start <= check->now && check->now < entry->end)
+		if (entry.start <= check->now && check->now < entry.end)
 			active++;
 	}
 	dnsf_format_time(check->now, when);
@@ -258,14 +259,18 @@ static void print_summary(struct check *check, const struct dnsf_index *index)
 	}
 	/* behaviours, in order of first appearance */
 	for (size_t i = 0; i < info.entry_count; i++) {
-		const char *behavior = dnsf_index_entry(index, i)->behavior;
+		struct dnsf_entry entry, other;
 		size_t count = 0, seen = 0;
+		dnsf_index_entry(index, i, &entry);
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(dnsf_index_entry(index, j)->behavior, behavior) == 0;
+			seen = dnsf_index_entry(index, j, &other) &&
+			       strcmp(other.behavior, entry.behavior) == 0;
 		if (seen)
 			continue;
 		for (size_t j = i; j < info.entry_count; j++)
-			count += strcmp(dnsf_index_entry(index, j)->behavior, behavior) == 0;
+			count += dnsf_index_entry(index, j, &other) &&
+				 strcmp(other.behavior, entry.behavior) == 0;
+		const char *behavior = entry.behavior;
 		if (check->output == OUTPUT_JSON)
 			json_field_number(&behaviors, behavior, count);
 		else {
@@ -369,9 +374,9 @@ static void lookup(struct check *check, const struct dnsf_index *index)
 		json_field_string(json, "at", when);
 		json_field_string(json, "verdict", dnsf_verdict_name(decision.verdict));
 		json_key(json, "entry");
-		if (decision.entry) {
-			json_field_string(&entry, "id", decision.entry->id);
-			json_field_string(&entry, "behavior", decision.entry->behavior);
+		if (decision.entry.id) {
+			json_field_string(&entry, "id", decision.entry.id);
+			json_field_string(&entry, "behavior", decision.entry.behavior);
 			json_end(&entry);
 		} else {
 			fputs("null", stdout);
@@ -382,11 +387,11 @@ static void lookup(struct check *check, const struct dnsf_index *index)
 	}
 	printf("%s: %s", text, dnsf_verdict_name(decision.verdict));
 	if (decision.verdict != DNSF_VERDICT_NONE) {
-		if (decision.entry) {
+		if (decision.entry.id) {
 			fputs(" by entry ", stdout);
-			put_text(stdout, decision.entry->id);
+			put_text(stdout, decision.entry.id);
 			fputs(" (", stdout);
-			put_text(stdout, decision.entry->behavior);
+			put_text(stdout, decision.entry.behavior);
 			fputs(")", stdout);
 		}
 		printf(", matched %s", matched);

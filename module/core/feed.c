@@ -91,7 +91,7 @@ static void parse_name(struct parser *p, const cJSON *item, const char *where, s
 				text, why);
 		return;
 	}
-	if (!force && p->psl) {
+	if (!force) {
 		/* libpsl wants lowercase and no trailing dot; the name is
 		 * valid here, so it fits */
 		char base[DNSF_KEY_MAX + 1];
@@ -179,6 +179,7 @@ static void parse_entry(struct parser *p, const cJSON *object, size_t position)
 	int times_ok = 1;
 
 	entry->end = DNSF_TIME_NEVER;
+	entry->position = (uint32_t)position;
 	if (cJSON_IsString(id) && id->valuestring[0])
 		snprintf(prefix, sizeof(prefix), "entry %zu (%.100s)", position, id->valuestring);
 	else
@@ -695,7 +696,13 @@ int dnsf_feed_parse(const char *text, size_t length, const struct dnsf_feed_limi
 	}
 	struct json_path root_path = { NULL, NULL, 0 };
 	check_duplicate_keys(&p, root, &root_path);
+	/* the public-suffix guard fails closed: no list, no feed */
 	p.psl = psl_latest(NULL);
+	if (!p.psl) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY,
+				     "cannot load the Public Suffix List (out of memory)");
+		goto fail;
+	}
 	parse_header(&p, root);
 	parse_body(&p, root);
 	dnsf_json_arena_end(arena);
@@ -721,8 +728,8 @@ void dnsf_entries_free(struct dnsf_entry *entries, size_t count)
 	if (!entries)
 		return;
 	for (size_t i = 0; i < count; i++) {
-		free(entries[i].id);
-		free(entries[i].behavior);
+		free((char *)entries[i].id);
+		free((char *)entries[i].behavior);
 	}
 	free(entries);
 }

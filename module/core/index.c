@@ -16,6 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * An entry as the index keeps it: no pointer (the strings are offsets into
+ * the index's string pool), so the index can be one position-independent
+ * block of memory.
+ */
+struct index_entry {
+	int64_t start, end;
+	/** offsets in strings */
+	uint32_t id, behavior;
+	uint32_t fqdn_count;
+	uint8_t action, force;
+	uint8_t unused[2];
+};
+
 /* A loaded feed (include/dnsfilter/index.h): immutable once built. */
 struct dnsf_index {
 	/** the feed's serial, 0 when has_serial is 0 */
@@ -24,10 +38,14 @@ struct dnsf_index {
 	int has_serial;
 	/** the feed's "generated" text, or NULL */
 	char *generated;
-	/** entries in feed order */
-	struct dnsf_entry *entries;
+	/** entries in feed order (compact: see struct index_entry) */
+	struct index_entry *entries;
 	/** number of entries */
 	size_t entry_count;
+	/** the entries' ids and behaviours, each NUL-terminated */
+	char *strings;
+	/** bytes in strings */
+	size_t strings_size;
 	/** exact names of entries */
 	size_t exact_count;
 	/** wildcard names of entries */
@@ -176,7 +194,7 @@ static size_t write_rules(struct dnsf_index *index, const struct dnsf_parsed_fee
 static int build_index(struct dnsf_index *index, struct dnsf_parsed_feed *feed,
 		       struct dnsf_errors *errors)
 {
-	struct sort_context context = { feed->keys, index->entries };
+	struct sort_context context = { feed->keys, feed->entries };
 	struct dnsf_trie_item *items;
 	size_t names = 0, words = 0, name = 0, word = 0;
 
@@ -215,11 +233,50 @@ static int build_index(struct dnsf_index *index, struct dnsf_parsed_feed *feed,
 	index->rule_words = word;
 	index->memory_bytes = sizeof(*index) + index->trie.arena_size +
 			      word * sizeof(*index->rule_lists) +
-			      index->entry_count * sizeof(*index->entries);
+			      index->entry_count * sizeof(*index->entries) + index->strings_size;
 	return 1;
 out_of_memory:
 	dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory while building the index");
 	return 0;
+}
+
+/* The parsed entries as the index keeps them: records and a string pool. */
+static int compact_entries(struct dnsf_index *index, const struct dnsf_parsed_feed *feed,
+			   struct dnsf_errors *errors)
+{
+	size_t size = 0, used = 0;
+
+	for (size_t i = 0; i < feed->entry_count; i++)
+		size += strlen(feed->entries[i].id) + strlen(feed->entries[i].behavior) + 2;
+	if (size > UINT32_MAX) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_LIMIT,
+				     "the entries' ids and behaviours exceed 4 GiB");
+		return 0;
+	}
+	index->entries = calloc(feed->entry_count + 1, sizeof(*index->entries));
+	index->strings = malloc(size + 1);
+	if (!index->entries || !index->strings) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
+		return 0;
+	}
+	for (size_t i = 0; i < feed->entry_count; i++) {
+		const struct dnsf_entry *from = &feed->entries[i];
+		struct index_entry *to = &index->entries[i];
+		size_t id_size = strlen(from->id) + 1, behavior_size = strlen(from->behavior) + 1;
+		to->start = from->start;
+		to->end = from->end;
+		to->fqdn_count = from->fqdn_count;
+		to->action = (uint8_t)from->action;
+		to->force = (uint8_t)from->force;
+		to->id = (uint32_t)used;
+		memcpy(index->strings + used, from->id, id_size);
+		used += id_size;
+		to->behavior = (uint32_t)used;
+		memcpy(index->strings + used, from->behavior, behavior_size);
+		used += behavior_size;
+	}
+	index->strings_size = used;
+	return 1;
 }
 
 struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
@@ -242,15 +299,12 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 	index->serial = feed.serial;
 	index->has_serial = feed.has_serial;
 	index->generated = feed.generated;
-	index->entries = feed.entries;
 	index->entry_count = feed.entry_count;
 	index->exact_count = feed.exact_count;
 	index->wildcard_count = feed.wildcard_count;
 	index->allow_count = feed.allow_count;
 	feed.generated = NULL;
-	feed.entries = NULL;
-	feed.entry_count = 0;
-	if (!build_index(index, &feed, errors)) {
+	if (!compact_entries(index, &feed, errors) || !build_index(index, &feed, errors)) {
 		dnsf_parsed_feed_free(&feed);
 		dnsf_index_free(index);
 		return NULL;
@@ -283,23 +337,39 @@ void dnsf_index_free(struct dnsf_index *index)
 {
 	if (!index)
 		return;
-	dnsf_entries_free(index->entries, index->entry_count);
+	free(index->entries);
+	free(index->strings);
 	free(index->generated);
 	free(index->rule_lists);
 	dnsf_trie_free(&index->trie);
 	free(index);
 }
 
-/* First active entry of a run of entry indexes, or NULL. */
-static const struct dnsf_entry *active_entry(const struct dnsf_index *index, const uint32_t *run,
-					     uint32_t count, int64_t now)
+/* The entry at i as callers see it. */
+static void entry_view(const struct dnsf_index *index, size_t i, struct dnsf_entry *view)
+{
+	const struct index_entry *entry = &index->entries[i];
+
+	view->id = index->strings + entry->id;
+	view->behavior = index->strings + entry->behavior;
+	view->start = entry->start;
+	view->end = entry->end;
+	view->action = (enum dnsf_action)entry->action;
+	view->force = entry->force;
+	view->fqdn_count = entry->fqdn_count;
+	view->position = (uint32_t)i;
+}
+
+/* First active entry of a run of entry indexes, or -1. */
+static long active_entry(const struct dnsf_index *index, const uint32_t *run, uint32_t count,
+			 int64_t now)
 {
 	for (uint32_t i = 0; i < count; i++) {
-		const struct dnsf_entry *entry = &index->entries[run[i]];
+		const struct index_entry *entry = &index->entries[run[i]];
 		if (entry->start <= now && now < entry->end)
-			return entry;
+			return (long)run[i];
 	}
-	return NULL;
+	return -1;
 }
 
 void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key, int64_t now,
@@ -326,15 +396,14 @@ void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *ke
 		const uint32_t *rules = &index->rule_lists[matches[i].value];
 		uint32_t exact_count = RULES_EXACT_COUNT(rules[0]);
 		int exact = matches[i].length == key->length;
-		const struct dnsf_entry *entry =
-		    exact ? active_entry(index, rules + 1, exact_count, now)
-			  : active_entry(index, rules + 1 + exact_count,
-					 RULES_WILDCARD_COUNT(rules[0]), now);
-		if (entry) {
-			decision->verdict = entry->action == DNSF_ACTION_MONITOR
+		long entry = exact ? active_entry(index, rules + 1, exact_count, now)
+				   : active_entry(index, rules + 1 + exact_count,
+						  RULES_WILDCARD_COUNT(rules[0]), now);
+		if (entry >= 0) {
+			entry_view(index, (size_t)entry, &decision->entry);
+			decision->verdict = decision->entry.action == DNSF_ACTION_MONITOR
 						? DNSF_VERDICT_MONITOR
 						: DNSF_VERDICT_BLOCK;
-			decision->entry = entry;
 			decision->wildcard = !exact;
 			decision->match_length = matches[i].length;
 			return;
@@ -354,9 +423,12 @@ void dnsf_index_info(const struct dnsf_index *index, struct dnsf_index_info *inf
 	info->memory_bytes = index->memory_bytes;
 }
 
-const struct dnsf_entry *dnsf_index_entry(const struct dnsf_index *index, size_t i)
+int dnsf_index_entry(const struct dnsf_index *index, size_t i, struct dnsf_entry *entry)
 {
-	return i < index->entry_count ? &index->entries[i] : NULL;
+	if (i >= index->entry_count)
+		return 0;
+	entry_view(index, i, entry);
+	return 1;
 }
 
 int64_t dnsf_index_next_start(const struct dnsf_index *index, int64_t after)

@@ -170,7 +170,7 @@ int answer_sinkhole(struct module_qstate *qstate, int id, const struct feed_view
 	}
 	if (view->filter->ede)
 		edns_opt_list_append_ede(&qstate->edns_opts_front_out, qstate->region,
-					 LDNS_EDE_BLOCKED, outcome->decision.entry->id);
+					 LDNS_EDE_BLOCKED, outcome->decision.entry.id);
 	qstate->return_rcode = LDNS_RCODE_NOERROR;
 	qstate->ext_state[id] = module_finished;
 	return 1;

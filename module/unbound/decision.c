@@ -153,7 +153,7 @@ void decide_answer(const struct module_qstate *qstate, const struct feed_view *v
 void decision_record(struct dnsfilter_query *query, const struct outcome *outcome,
 		     const struct query_info *qinfo)
 {
-	const struct dnsf_entry *entry = outcome->decision.entry;
+	const struct dnsf_entry *entry = &outcome->decision.entry;
 	char name[DNSF_KEY_MAX * 4 + 2], type[16], id[DNSF_FEED_ID_MAX * 6 + 1];
 	struct dnsf_key key;
 

@@ -304,11 +304,11 @@ static const char *same_index(const struct dnsf_index *index)
 	    strcmp(info.generated ? info.generated : "", expected_info.generated))
 		return "the index's summary differs from the reference";
 	for (size_t i = 0; i < info.entry_count; i++) {
-		const struct dnsf_entry *entry = dnsf_index_entry(index, i);
+		struct dnsf_entry entry;
 		char id[48];
 		snprintf(id, sizeof(id), "IIJ-20240416-%04zu", i);
-		if (!entry->id || strcmp(entry->id, id) || !entry->behavior ||
-		    entry->fqdn_count != 3)
+		if (!dnsf_index_entry(index, i, &entry) || strcmp(entry.id, id) ||
+		    !entry.behavior || entry.fqdn_count != 3)
 			return "an entry differs from the feed";
 	}
 	decide_all(index, decisions);
@@ -316,7 +316,7 @@ static const char *same_index(const struct dnsf_index *index)
 		const struct dnsf_decision *a = &decisions[i], *b = &expected_decisions[i];
 		if (a->verdict != b->verdict || a->wildcard != b->wildcard ||
 		    a->match_length != b->match_length ||
-		    strcmp(a->entry ? a->entry->id : "", expected_ids[i]))
+		    strcmp(a->entry.id ? a->entry.id : "", expected_ids[i]))
 			return "a lookup differs from the reference";
 	}
 	return NULL;
@@ -340,9 +340,9 @@ static void setup_feed(void)
 	expected_info.generated = generated;
 	decide_all(index, expected_decisions);
 	for (size_t i = 0; i < LOOKUPS; i++) {
-		const struct dnsf_entry *entry = expected_decisions[i].entry;
-		snprintf(expected_ids[i], sizeof(expected_ids[i]), "%s", entry ? entry->id : "");
-		expected_decisions[i].entry = NULL;
+		const struct dnsf_entry *entry = &expected_decisions[i].entry;
+		snprintf(expected_ids[i], sizeof(expected_ids[i]), "%s", entry->id ? entry->id : "");
+		memset(&expected_decisions[i].entry, 0, sizeof(expected_decisions[i].entry));
 	}
 	ck_assert_int_eq(expected_decisions[0].verdict, DNSF_VERDICT_NONE);
 	ck_assert_int_eq(expected_decisions[1].verdict, DNSF_VERDICT_MONITOR);
@@ -1053,7 +1053,7 @@ START_TEST(test_query_path_allocates_nothing)
 	int opted_out = dnsf_cidr_set_contains(set, AF_INET6, address);
 	dnsf_count_query(counters);
 	dnsf_event_set_qname_wire(&event, qname, sizeof(qname));
-	snprintf(event.id, sizeof(event.id), "%s", decision.entry ? decision.entry->id : "");
+	snprintf(event.id, sizeof(event.id), "%s", decision.entry.id ? decision.entry.id : "");
 	dnsf_report_match(counters, &event);
 	unsigned long allocations = fault_disarm();
 

@@ -9,6 +9,14 @@
 #include "dnsfilter/timeparse.h"
 #include "unit.h"
 
+/* The entry at i, which must exist. */
+static struct dnsf_entry entry_at(const struct dnsf_index *index, size_t i)
+{
+	struct dnsf_entry entry;
+	ck_assert(dnsf_index_entry(index, i, &entry));
+	return entry;
+}
+
 #define HEAD "{\"format\":\"dnsfilter-feed/1\",\"serial\":7,\"timezone\":\"+09:00\","
 
 static struct dnsf_index *load(const char *text, struct dnsf_errors *errors)
@@ -34,7 +42,7 @@ static enum dnsf_verdict decide_at(const struct dnsf_index *index, const char *n
 	struct dnsf_decision decision;
 	dnsf_index_decide(index, &key, now, &decision);
 	if (id)
-		*id = decision.entry ? decision.entry->id : NULL;
+		*id = decision.entry.id;
 	return decision.verdict;
 }
 
@@ -63,9 +71,9 @@ START_TEST(test_valid_feed_summary)
 	ck_assert_uint_eq(info.exact_count, 1);
 	ck_assert_uint_eq(info.wildcard_count, 1);
 	ck_assert_uint_eq(info.allow_count, 1);
-	ck_assert_int_eq(dnsf_index_entry(index, 0)->start, 1713225600 - 9 * 3600);
-	ck_assert_int_eq(dnsf_index_entry(index, 0)->end, DNSF_TIME_NEVER);
-	ck_assert_str_eq(dnsf_index_entry(index, 0)->behavior, "info-theft");
+	ck_assert_int_eq(entry_at(index, 0).start, 1713225600 - 9 * 3600);
+	ck_assert_int_eq(entry_at(index, 0).end, DNSF_TIME_NEVER);
+	ck_assert_str_eq(entry_at(index, 0).behavior, "info-theft");
 	dnsf_index_free(index);
 }
 END_TEST
@@ -369,7 +377,7 @@ START_TEST(test_control_characters_outside_json_whitespace_are_errors)
 		      "[\"a.example.com\"],\"start\":\"2024-01-01\"}]}",
 		 &errors);
 	ck_assert_ptr_nonnull(index);
-	ck_assert_str_eq(dnsf_index_entry(index, 0)->behavior, "x\ty");
+	ck_assert_str_eq(entry_at(index, 0).behavior, "x\ty");
 	dnsf_index_free(index);
 }
 END_TEST
@@ -461,7 +469,7 @@ START_TEST(test_ids_longer_than_the_limit_are_refused)
 		 id);
 	struct dnsf_index *index = load(text, &errors);
 	ck_assert_ptr_nonnull(index);
-	ck_assert_str_eq(dnsf_index_entry(index, 0)->id, id);
+	ck_assert_str_eq(entry_at(index, 0).id, id);
 	dnsf_index_free(index);
 	strcat(id, "J");
 	snprintf(text, sizeof(text),
