@@ -204,6 +204,17 @@ int host_check_version(void);
 /** The settings file: $DNSFILTER_CONF, else dnsfilter.json in the working
  * directory, which is Unbound's directory: (inside the chroot). */
 char *host_settings_path(void);
+/** Room for an escaped path or value in a log line. */
+#define DNSFILTER_LOGGED_SIZE 1024
+
+/**
+ * A path or value from the environment or the settings, escaped for a log
+ * line (error.h), so that one with a newline cannot forge a line.
+ * @param out: DNSFILTER_LOGGED_SIZE bytes.
+ * @return out.
+ */
+const char *dnsfilter_logged(const char *text, char *out);
+
 /** Keep the module's code loaded for good: a thread of it was left behind
  * in a system call and returns into it later. */
 void host_pin_module(void);

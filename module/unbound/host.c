@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dnsfilter/error.h"
 #include "dnsfilter/hostcheck.h"
 #include "glue.h"
 
@@ -163,4 +164,10 @@ void host_pin_module(void)
 		log_err("dnsfilter: cannot keep the module loaded for the thread left "
 			"behind: %s",
 			dlerror());
+}
+
+const char *dnsfilter_logged(const char *text, char *out)
+{
+	dnsf_escape(out, DNSFILTER_LOGGED_SIZE, text, strlen(text));
+	return out;
 }

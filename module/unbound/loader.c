@@ -22,10 +22,14 @@
 
 void dnsfilter_log_errors(const char *what, const struct dnsf_errors *errors)
 {
+	char name[DNSFILTER_LOGGED_SIZE];
+
+	/* the messages escape what they quote already (error.h) */
+	dnsfilter_logged(what, name);
 	for (size_t i = 0; i < errors->count_kept; i++)
-		log_err("dnsfilter: %s: %s", what, errors->messages[i]);
+		log_err("dnsfilter: %s: %s", name, errors->messages[i]);
 	if (errors->count > errors->count_kept)
-		log_err("dnsfilter: %s: and %zu more errors", what,
+		log_err("dnsfilter: %s: and %zu more errors", name,
 			errors->count - errors->count_kept);
 }
 
@@ -78,7 +82,10 @@ static void report_load(struct dnsfilter *filter, enum dnsf_stale_file file, con
 {
 	/* the opt-out parser's messages name the file and line already */
 	const char *prefix = file == DNSF_STALE_FEED ? path : "opt-out";
-	char saved[40];
+	char saved[40], path_buffer[DNSFILTER_LOGGED_SIZE], copy_buffer[DNSFILTER_LOGGED_SIZE];
+	const char *logged_copy = copy ? dnsfilter_logged(copy, copy_buffer) : "";
+
+	path = dnsfilter_logged(path, path_buffer);
 
 	dnsfilter_log_errors(prefix, &loaded->save_errors);
 	if (loaded->save_errors.count)
@@ -101,7 +108,7 @@ static void report_load(struct dnsfilter *filter, enum dnsf_stale_file file, con
 		rfc3339(loaded->copy_saved, saved, sizeof(saved));
 		log_err("dnsfilter: %s: serving the last-good %s %s (saved %s): STALE until %s "
 			"is fixed",
-			path, what, copy, saved, path);
+			path, what, logged_copy, saved, path);
 	} else if (copy && loaded->copy_errors.count) {
 		dnsfilter_log_errors(copy, &loaded->copy_errors);
 	}
@@ -149,8 +156,8 @@ int dnsfilter_load_optout(struct dnsfilter *filter, int use_copy, struct dnsf_ci
 		ok = dnsf_optout_build(settings, set, &errors);
 		if (!ok) {
 			dnsfilter_log_errors("optout", &errors);
-			log_err("dnsfilter: opt-out networks rejected (%zu error%s)",
-				errors.count, errors.count == 1 ? "" : "s");
+			log_err("dnsfilter: opt-out networks rejected (%zu error%s)", errors.count,
+				errors.count == 1 ? "" : "s");
 		}
 		dnsf_errors_clear(&errors);
 		return ok;

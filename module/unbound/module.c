@@ -70,22 +70,12 @@ static void free_filter(struct dnsfilter *filter)
 	free(filter);
 }
 
-/** Room for an escaped path in a log line. */
-#define LOGGED_PATH_SIZE 1024
-
-/* A path (from the environment or the settings) escaped for a log line
- * (error.h), so that one with a newline cannot forge a line. */
-static const char *logged(const char *path, char *out)
-{
-	dnsf_escape(out, LOGGED_PATH_SIZE, path, strlen(path));
-	return out;
-}
-
 static void log_loaded(const char *path, struct dnsfilter *filter)
 {
 	const struct dnsf_cidr_set *optout = atomic_load(&filter->optout);
 	struct dnsf_index_info index;
-	char settings_path[LOGGED_PATH_SIZE], feed_path[LOGGED_PATH_SIZE], mode[64] = "enforce";
+	char settings_path[DNSFILTER_LOGGED_SIZE], feed_path[DNSFILTER_LOGGED_SIZE],
+	    mode[64] = "enforce";
 	/* not mode_in_force: the watcher runs already and owns it */
 	enum dnsf_mode now = dnsf_settings_mode_at(&filter->settings, (int64_t)time(NULL));
 
@@ -101,8 +91,8 @@ static void log_loaded(const char *path, struct dnsfilter *filter)
 	log_info("dnsfilter: %s (built for %s): feed %s: %zu entries, %zu names, "
 		 "%zu wildcards, %zu allowed, serial %llu, %zu bytes; %zu opted-out "
 		 "prefixes, %zu service addresses; watching every %u s; mode %s",
-		 logged(path, settings_path), dnsfilter_built_for,
-		 logged(filter->settings.feed, feed_path), index.entry_count,
+		 dnsfilter_logged(path, settings_path), dnsfilter_built_for,
+		 dnsfilter_logged(filter->settings.feed, feed_path), index.entry_count,
 		 index.exact_count + index.wildcard_count, index.wildcard_count, index.allow_count,
 		 (unsigned long long)index.serial, index.memory_bytes,
 		 optout ? dnsf_cidr_set_prefix_count(optout) : 0,
@@ -116,7 +106,7 @@ int init(struct module_env *env, int id)
 	struct dnsfilter *filter = NULL;
 	struct dnsf_cidr_set *optout = NULL;
 	struct dnsf_index *index;
-	char *path, logged_path[LOGGED_PATH_SIZE];
+	char *path, logged_path[DNSFILTER_LOGGED_SIZE];
 
 	if (!host_check_version())
 		return 0;
@@ -128,12 +118,13 @@ int init(struct module_env *env, int id)
 	}
 	if (!dnsf_settings_load(path, &filter->settings, &errors)) {
 		dnsfilter_log_errors(path, &errors);
-		log_err("dnsfilter: %s: settings rejected; not starting", logged(path, logged_path));
+		log_err("dnsfilter: %s: settings rejected; not starting",
+			dnsfilter_logged(path, logged_path));
 		goto fail;
 	}
 	if (!dnsfilter_check_service_addresses(&filter->settings, env)) {
 		log_err("dnsfilter: %s: settings rejected; not starting",
-			logged(path, logged_path));
+			dnsfilter_logged(path, logged_path));
 		goto fail;
 	}
 	/* before enforce-from: monitor; the watcher switches at that moment */
@@ -142,7 +133,7 @@ int init(struct module_env *env, int id)
 	if (!filter->feed_copy ||
 	    (filter->settings.optout_file &&
 	     !(filter->optout_copy = dnsf_last_good_path(filter->settings.state_dir,
-							  filter->settings.optout_file)))) {
+							 filter->settings.optout_file)))) {
 		log_err("dnsfilter: out of memory");
 		goto fail;
 	}
@@ -156,7 +147,7 @@ int init(struct module_env *env, int id)
 	index = dnsfilter_load_feed(filter, 1);
 	if (!index) {
 		log_err("dnsfilter: %s: no usable feed and no last-good copy; not starting",
-			logged(filter->settings.feed, logged_path));
+			dnsfilter_logged(filter->settings.feed, logged_path));
 		goto fail;
 	}
 	atomic_store(&filter->index, index);

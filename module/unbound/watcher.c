@@ -59,6 +59,7 @@ static void check_feed(struct dnsfilter *filter)
 	struct file_version version;
 	struct timespec start;
 	struct dnsf_index *index;
+	char name[DNSFILTER_LOGGED_SIZE];
 
 	file_version_read(filter->settings.feed, &version);
 	if (file_version_same(&version, &filter->feed_version))
@@ -70,7 +71,8 @@ static void check_feed(struct dnsfilter *filter)
 	index = dnsfilter_load_feed(filter, 0);
 	if (!index) {
 		dnsfilter_trim_memory();
-		log_err("dnsfilter: %s: the loaded feed stays in force", filter->settings.feed);
+		log_err("dnsfilter: %s: the loaded feed stays in force",
+			dnsfilter_logged(filter->settings.feed, name));
 		count_feed_failure(filter);
 		return;
 	}
@@ -82,14 +84,15 @@ static void check_feed(struct dnsfilter *filter)
 		dnsf_reporter_set_feed(filter->reporter, info.serial);
 	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
 		 "loaded in %.3f s",
-		 filter->settings.feed, (unsigned long long)info.serial, info.entry_count,
-		 info.exact_count + info.wildcard_count, seconds_since(&start));
+		 dnsfilter_logged(filter->settings.feed, name), (unsigned long long)info.serial,
+		 info.entry_count, info.exact_count + info.wildcard_count, seconds_since(&start));
 }
 
 static void check_optout(struct dnsfilter *filter)
 {
 	struct file_version version;
 	struct dnsf_cidr_set *set;
+	char name[DNSFILTER_LOGGED_SIZE];
 
 	if (!filter->settings.optout_file)
 		return;
@@ -99,14 +102,15 @@ static void check_optout(struct dnsfilter *filter)
 	filter->optout_version = version;
 	if (!dnsfilter_load_optout(filter, 0, &set)) {
 		log_err("dnsfilter: %s: the opt-out networks in force stay",
-			filter->settings.optout_file);
+			dnsfilter_logged(filter->settings.optout_file, name));
 		if (filter->reporter)
 			dnsf_reporter_count_feed_failure(filter->reporter);
 		return;
 	}
 	publish_optout(filter, set);
 	log_info("dnsfilter: %s: new opt-out networks in force: %zu prefixes",
-		 filter->settings.optout_file, set ? dnsf_cidr_set_prefix_count(set) : 0);
+		 dnsfilter_logged(filter->settings.optout_file, name),
+		 set ? dnsf_cidr_set_prefix_count(set) : 0);
 }
 
 /* The first start of an entry, or enforce-from, after now (the watcher
@@ -256,6 +260,7 @@ int dnsfilter_watcher_stop(struct dnsfilter *filter)
 	deadline.tv_sec += DNSFILTER_WATCHER_STOP_SECONDS;
 	error = pthread_timedjoin_np(filter->watcher, NULL, &deadline);
 	if (error == ETIMEDOUT) {
+		char name[DNSFILTER_LOGGED_SIZE];
 		/* Stuck in the kernel (a file on a dead network mount): stop
 		 * and reload must not wait for it. It keeps the filter (never
 		 * freed) and the module's code (pinned), and ends on its own
@@ -263,7 +268,8 @@ int dnsfilter_watcher_stop(struct dnsfilter *filter)
 		log_err("dnsfilter: the watcher thread has not stopped in %d s (a file "
 			"operation that does not return: %s on a dead network mount?); "
 			"leaving it behind",
-			DNSFILTER_WATCHER_STOP_SECONDS, filter->settings.feed);
+			DNSFILTER_WATCHER_STOP_SECONDS,
+			dnsfilter_logged(filter->settings.feed, name));
 		pthread_detach(filter->watcher);
 		host_pin_module();
 		return 0;
