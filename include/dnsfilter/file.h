@@ -32,4 +32,21 @@
 int dnsf_file_read(const char *path, size_t max_bytes, const char *name, char **text,
 		   size_t *length, struct dnsf_errors *errors);
 
+/**
+ * Write all bytes to fd (retrying short writes and EINTR).
+ * @return 1, or 0 with errno set.
+ */
+int dnsf_file_write_all(int fd, const void *bytes, size_t length);
+
+/**
+ * Replace a file whole or not at all: write_body writes a temporary file
+ * beside it (mode 0600), which is synced and renamed over path.
+ * @param write_body: writes the content to fd; returns 1, or 0 with errno
+ *   set.
+ * @return 1 when path holds the new content; 0 with one error of kind
+ *   DNSF_ERROR_IO (path unchanged, the temporary file removed).
+ */
+int dnsf_file_replace(const char *path, int (*write_body)(int fd, void *context), void *context,
+		      struct dnsf_errors *errors);
+
 #endif

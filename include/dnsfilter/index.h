@@ -71,6 +71,49 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed_limits *limits,
 					struct dnsf_errors *errors);
 
+/*
+ * Images. An index can be written as one file and mapped back (mmap,
+ * read-only, shared) instead of parsing its feed again: at a restart or a
+ * reload with an unchanged feed, and on hosts that get the image with the
+ * feed. An image names the feed it was built from by a content hash
+ * (SHA-256 of the feed's bytes) and carries a format version and a
+ * checksum of itself; a reader refuses, with a reason, any image that
+ * fails a check (module/core/image.c), so a damaged one costs a parse,
+ * never a crash.
+ */
+
+/** Bytes of a feed's content hash. */
+#define DNSF_FEED_HASH_SIZE 32
+
+/** The content hash (SHA-256) of a feed's bytes. */
+void dnsf_feed_hash(const char *text, size_t length, uint8_t hash[DNSF_FEED_HASH_SIZE]);
+
+/**
+ * Write an index as an image file, whole or not at all (dnsf_file_replace).
+ * @param feed_hash: the hash of the feed it was built from.
+ * @return 1, or 0 with the reason in errors.
+ */
+int dnsf_index_write_image(const struct dnsf_index *index,
+			   const uint8_t feed_hash[DNSF_FEED_HASH_SIZE], const char *path,
+			   struct dnsf_errors *errors);
+
+/**
+ * Map an image file as an index.
+ * @param feed_hash: the hash the image must carry, or NULL for any.
+ * @return the index (free with dnsf_index_free), or NULL with the reason.
+ */
+struct dnsf_index *dnsf_index_from_image(const char *path, const uint8_t *feed_hash,
+					 struct dnsf_errors *errors);
+
+/**
+ * dnsf_index_from_image on bytes in memory (8-byte aligned), which the
+ * index borrows: they must outlive it. verify_checksum 0 skips the
+ * whole-file checksum only (the fuzzer, to reach the other checks).
+ */
+struct dnsf_index *dnsf_index_from_image_bytes(const void *bytes, size_t size,
+					       const uint8_t *feed_hash, int verify_checksum,
+					       struct dnsf_errors *errors);
+
 /** Free an index. NULL is allowed. */
 void dnsf_index_free(struct dnsf_index *index);
 

@@ -98,4 +98,11 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key, size_t l
  */
 int dnsf_trie_check(const struct dnsf_trie *trie, const char **why);
 
+/**
+ * dnsf_trie_check, and every stored value must please value_ok (for a
+ * trie read from a file: its values must be valid where they point).
+ */
+int dnsf_trie_check_values(const struct dnsf_trie *trie, int (*value_ok)(uint32_t, void *),
+			   void *context, const char **why);
+
 #endif

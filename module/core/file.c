@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,4 +101,80 @@ fail:
 	free(bytes);
 	close(fd);
 	return 0;
+}
+
+int dnsf_file_write_all(int fd, const void *bytes, size_t length)
+{
+	const char *cursor = bytes;
+
+	while (length > 0) {
+		ssize_t written = write(fd, cursor, length);
+		if (written < 0 && errno == EINTR)
+			continue;
+		if (written <= 0) {
+			if (written == 0)
+				errno = ENOSPC;
+			return 0;
+		}
+		cursor += written;
+		length -= (size_t)written;
+	}
+	return 1;
+}
+
+/* Make a rename durable; a failure here only weakens that. */
+static void sync_directory_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd;
+
+	if (!copy)
+		return;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
+int dnsf_file_replace(const char *path, int (*write_body)(int fd, void *context), void *context,
+		      struct dnsf_errors *errors)
+{
+	size_t size = strlen(path) + 32;
+	char *temporary = malloc(size);
+	int fd;
+
+	if (!temporary) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory", path);
+		return 0;
+	}
+	snprintf(temporary, size, "%s.%ld.tmp", path, (long)getpid());
+	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot create: %s", temporary,
+				     strerror(errno));
+		free(temporary);
+		return 0;
+	}
+	errno = 0;
+	if (!write_body(fd, context) || fsync(fd) != 0) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot write: %s", temporary,
+				     errno ? strerror(errno) : "short write");
+		close(fd);
+		unlink(temporary);
+		free(temporary);
+		return 0;
+	}
+	close(fd);
+	if (rename(temporary, path) != 0) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot rename to %s: %s", temporary,
+				     path, strerror(errno));
+		unlink(temporary);
+		free(temporary);
+		return 0;
+	}
+	free(temporary);
+	sync_directory_of(path);
+	return 1;
 }

@@ -4,8 +4,6 @@
 #include "dnsfilter/lastgood.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,79 +45,26 @@ static int copy_holds(const char *copy, const char *text, size_t length)
 	return same;
 }
 
-static int write_all(int fd, const char *bytes, size_t length)
-{
-	while (length > 0) {
-		ssize_t written = write(fd, bytes, length);
-		if (written < 0 && errno == EINTR)
-			continue;
-		if (written <= 0)
-			return 0;
-		bytes += written;
-		length -= (size_t)written;
-	}
-	return 1;
-}
+/* The bytes to save, for dnsf_file_replace. */
+struct bytes {
+	const char *text;
+	size_t length;
+};
 
-/* Make the rename itself durable; a failure here only weakens that. */
-static void sync_directory(const char *path)
+static int write_bytes(int fd, void *context)
 {
-	char *copy = strdup(path);
-	int fd;
-
-	if (!copy)
-		return;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(copy);
+	const struct bytes *bytes = context;
+	return dnsf_file_write_all(fd, bytes->text, bytes->length);
 }
 
 int dnsf_last_good_save(const char *copy, const char *text, size_t length,
 			struct dnsf_errors *errors)
 {
-	size_t size = strlen(copy) + 32;
-	char *temporary;
-	int fd;
+	struct bytes bytes = { text, length };
 
 	if (copy_holds(copy, text, length))
 		return 1;
-	temporary = malloc(size);
-	if (!temporary) {
-		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory", copy);
-		return 0;
-	}
-	snprintf(temporary, size, "%s.%ld.tmp", copy, (long)getpid());
-	/* 0600: the opt-out file lists customers' networks */
-	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-		  0600);
-	if (fd < 0) {
-		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot create: %s", temporary,
-				     strerror(errno));
-		free(temporary);
-		return 0;
-	}
-	if (!write_all(fd, text, length) || fsync(fd) != 0) {
-		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot write: %s", temporary,
-				     errno ? strerror(errno) : "short write");
-		close(fd);
-		unlink(temporary);
-		free(temporary);
-		return 0;
-	}
-	close(fd);
-	if (rename(temporary, copy) != 0) {
-		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot rename to %s: %s",
-				     temporary, copy, strerror(errno));
-		unlink(temporary);
-		free(temporary);
-		return 0;
-	}
-	free(temporary);
-	sync_directory(copy);
-	return 1;
+	return dnsf_file_replace(copy, write_bytes, &bytes, errors);
 }
 
 /* Read and build one file; 1 with *result set, or 0 with errors. */

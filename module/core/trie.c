@@ -274,8 +274,15 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key, size_t l
 }
 
 /* Invariant walk; depth-first, depth bounded by the key length. */
+/* What a check walk counts and asks. */
+struct check_walk {
+	size_t keys, nodes;
+	int (*value_ok)(uint32_t value, void *context);
+	void *context;
+};
+
 static int check_node(const struct dnsf_trie *trie, uint32_t offset, size_t depth, int is_root,
-		      size_t *keys, size_t *nodes, const char **why)
+		      struct check_walk *walk, const char **why)
 {
 	if (offset % 4 != 0 || offset + sizeof(struct trie_node) > trie->arena_size) {
 		*why = "node offset outside the arena or misaligned";
@@ -312,14 +319,18 @@ static int check_node(const struct dnsf_trie *trie, uint32_t offset, size_t dept
 		*why = "needless node: no value and a single child";
 		return 0;
 	}
-	*keys += (size_t)has_value;
-	*nodes += 1;
+	if (has_value && walk->value_ok && !walk->value_ok(node_value(node), walk->context)) {
+		*why = "a value the caller does not accept";
+		return 0;
+	}
+	walk->keys += (size_t)has_value;
+	walk->nodes += 1;
 	for (size_t i = 0; i < children; i++) {
 		if (node_children(node)[i] <= offset) {
 			*why = "child placed before its parent";
 			return 0;
 		}
-		if (!check_node(trie, node_children(node)[i], depth + 1, 0, keys, nodes, why))
+		if (!check_node(trie, node_children(node)[i], depth + 1, 0, walk, why))
 			return 0;
 	}
 	return 1;
@@ -327,7 +338,13 @@ static int check_node(const struct dnsf_trie *trie, uint32_t offset, size_t dept
 
 int dnsf_trie_check(const struct dnsf_trie *trie, const char **why)
 {
-	size_t keys = 0, nodes = 0;
+	return dnsf_trie_check_values(trie, NULL, NULL, why);
+}
+
+int dnsf_trie_check_values(const struct dnsf_trie *trie, int (*value_ok)(uint32_t, void *),
+			   void *context, const char **why)
+{
+	struct check_walk walk = { 0, 0, value_ok, context };
 
 	*why = "ok";
 	if (!trie->arena) {
@@ -337,9 +354,9 @@ int dnsf_trie_check(const struct dnsf_trie *trie, const char **why)
 		}
 		return 1;
 	}
-	if (!check_node(trie, ROOT_OFFSET, 0, 1, &keys, &nodes, why))
+	if (!check_node(trie, ROOT_OFFSET, 0, 1, &walk, why))
 		return 0;
-	if (keys != trie->key_count || nodes != trie->node_count) {
+	if (walk.keys != trie->key_count || walk.nodes != trie->node_count) {
 		*why = "key or node count differs from the recorded one";
 		return 0;
 	}
