@@ -47,10 +47,16 @@ struct dnsf_loaded {
 };
 
 /**
- * The last-good copy's path for a file: <state_dir>/<base name>.last-good.
+ * A file the module keeps about a file: <state_dir>/<base name><suffix>.
  * @return malloc'd path, or NULL when out of memory.
  */
+char *dnsf_state_path(const char *state_dir, const char *path, const char *suffix);
+
+/** The last-good copy's path for a file: <state_dir>/<base name>.last-good. */
 char *dnsf_last_good_path(const char *state_dir, const char *path);
+
+/** The suffix of a feed's index image in the state directory. */
+#define DNSF_IMAGE_SUFFIX ".index"
 
 /**
  * Load a file, falling back to its last-good copy.

@@ -13,18 +13,23 @@
 
 #include "dnsfilter/file.h"
 
-char *dnsf_last_good_path(const char *state_dir, const char *path)
+char *dnsf_state_path(const char *state_dir, const char *path, const char *suffix)
 {
 	const char *base = strrchr(path, '/');
 	size_t size;
-	char *copy;
+	char *state;
 
 	base = base ? base + 1 : path;
-	size = strlen(state_dir) + strlen(base) + sizeof("/.last-good");
-	copy = malloc(size);
-	if (copy)
-		snprintf(copy, size, "%s/%s.last-good", state_dir, base);
-	return copy;
+	size = strlen(state_dir) + strlen(base) + strlen(suffix) + 2;
+	state = malloc(size);
+	if (state)
+		snprintf(state, size, "%s/%s%s", state_dir, base, suffix);
+	return state;
+}
+
+char *dnsf_last_good_path(const char *state_dir, const char *path)
+{
+	return dnsf_state_path(state_dir, path, ".last-good");
 }
 
 /* Does the copy hold exactly these bytes already? (Saves a write of a

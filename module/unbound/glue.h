@@ -80,6 +80,8 @@ struct dnsfilter {
 	pthread_t watcher;
 	/** the last-good copies of the feed and of the opt-out file (NULL: none) */
 	char *feed_copy, *optout_copy;
+	/** the feed's index image (index.h, "Images") */
+	char *feed_image;
 	/** per enum dnsf_stale_file: since when the configured file cannot be
 	 * used while older data stays in force (Unix s), 0: fresh; written
 	 * by init and then the watcher only */

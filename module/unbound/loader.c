@@ -114,11 +114,61 @@ static void report_load(struct dnsfilter *filter, enum dnsf_stale_file file, con
 	}
 }
 
+/* What building an index from a feed's bytes needs and tells. */
+struct index_build {
+	const struct dnsf_feed_limits *limits;
+	/* the image to map when it was built from these bytes, and to write
+	 * when it was not */
+	const char *image;
+};
+
+/* Does a mapped index keep the limits (they may have been lowered since
+ * its image was written)? */
+static int within_limits(const struct dnsf_index *index, const struct dnsf_feed_limits *limits)
+{
+	struct dnsf_index_info info;
+
+	dnsf_index_info(index, &info);
+	return info.entry_count <= limits->max_entries &&
+	       info.exact_count + info.wildcard_count + info.allow_count <= limits->max_names;
+}
+
+/* The index of a feed's bytes: mapped from its image when the image was
+ * built from the same bytes (content hash), else parsed, and the image
+ * written for the next load. */
 static void *build_index(const char *text, size_t length, const char *name, void *context,
 			 struct dnsf_errors *errors)
 {
+	const struct index_build *build = context;
+	char logged[DNSFILTER_LOGGED_SIZE];
+	uint8_t hash[DNSF_FEED_HASH_SIZE];
+	struct dnsf_errors image_errors = { 0 };
+	struct dnsf_index *index;
+
 	(void)name;
-	return dnsf_index_from_buffer(text, length, context, errors);
+	dnsf_feed_hash(text, length, hash);
+	index = dnsf_index_from_image(build->image, hash, &image_errors);
+	if (index && within_limits(index, build->limits)) {
+		verbose(VERB_OPS, "dnsfilter: %s: index mapped from its image (feed unchanged)",
+			dnsfilter_logged(build->image, logged));
+		dnsf_errors_clear(&image_errors);
+		return index;
+	}
+	dnsf_index_free(index);
+	/* missing, or of an older feed: the usual case after a change */
+	if (image_errors.count && !dnsf_errors_count_kind(&image_errors, DNSF_ERROR_IO) &&
+	    !strstr(image_errors.messages[0], "another feed"))
+		dnsfilter_log_errors(build->image, &image_errors);
+	dnsf_errors_clear(&image_errors);
+	index = dnsf_index_from_buffer(text, length, build->limits, errors);
+	if (index && !dnsf_index_write_image(index, hash, build->image, &image_errors)) {
+		dnsfilter_log_errors(build->image, &image_errors);
+		log_err("dnsfilter: %s: cannot keep the index image; the next load parses the feed "
+			"again",
+			dnsfilter_logged(build->image, logged));
+	}
+	dnsf_errors_clear(&image_errors);
+	return index;
 }
 
 struct dnsf_index *dnsfilter_load_feed(struct dnsfilter *filter, int use_copy)
@@ -128,8 +178,9 @@ struct dnsf_index *dnsfilter_load_feed(struct dnsfilter *filter, int use_copy)
 	struct dnsf_loaded loaded;
 
 	dnsf_settings_feed_limits(settings, &limits);
+	struct index_build build = { &limits, filter->feed_image };
 	dnsf_last_good_load(settings->feed, filter->feed_copy, limits.max_bytes, use_copy,
-			    build_index, &limits, &loaded);
+			    build_index, &build, &loaded);
 	report_load(filter, DNSF_STALE_FEED, settings->feed, filter->feed_copy, "feed", &loaded);
 	dnsf_loaded_clear(&loaded);
 	return loaded.result;

@@ -66,6 +66,7 @@ static void free_filter(struct dnsfilter *filter)
 	dnsf_grace_free(filter->grace);
 	dnsf_settings_free(&filter->settings);
 	free(filter->feed_copy);
+	free(filter->feed_image);
 	free(filter->optout_copy);
 	free(filter);
 }
@@ -130,7 +131,9 @@ int init(struct module_env *env, int id)
 	/* before enforce-from: monitor; the watcher switches at that moment */
 	filter->mode_in_force = dnsf_settings_mode_at(&filter->settings, (int64_t)time(NULL));
 	filter->feed_copy = dnsf_last_good_path(filter->settings.state_dir, filter->settings.feed);
-	if (!filter->feed_copy ||
+	filter->feed_image =
+	    dnsf_state_path(filter->settings.state_dir, filter->settings.feed, DNSF_IMAGE_SUFFIX);
+	if (!filter->feed_copy || !filter->feed_image ||
 	    (filter->settings.optout_file &&
 	     !(filter->optout_copy = dnsf_last_good_path(filter->settings.state_dir,
 							 filter->settings.optout_file)))) {
