@@ -6,6 +6,8 @@
  *   dnsfilter-check FEED --lookup NAME [--at TIME]
  *   dnsfilter-check --config FILE           validate settings (and its feed)
  *   dnsfilter-check --config FILE FEED      validate FEED with the limits of FILE
+ *   dnsfilter-check [--config FILE] FEED --compile IMAGE
+ *                                           and write its index image (index.h)
  *
  * The summary or the lookup goes to stdout as text, or with --json as one
  * JSON object; --print serial prints only the feed's serial, for scripts.
@@ -28,6 +30,7 @@
 #include "dnsfilter/cidr.h"
 #include "dnsfilter/optout.h"
 #include "dnsfilter/feed.h"
+#include "dnsfilter/file.h"
 #include "dnsfilter/settings.h"
 #include "dnsfilter/timeparse.h"
 #include "dnsfilter/utf8.h"
@@ -51,11 +54,14 @@ static void usage(FILE *out)
 	    "usage: dnsfilter-check FEED [--lookup NAME [--at TIME]] [--json | --print serial]\n"
 	    "       dnsfilter-check --config SETTINGS [FEED] [--lookup NAME [--at TIME]]\n"
 	    "                       [--json | --print serial]\n"
+	    "       dnsfilter-check [--config SETTINGS] FEED --compile IMAGE\n"
 	    "Validates a dnsfilter-feed/1 feed or a dnsfilter.json settings file; with\n"
 	    "both, FEED (instead of the feed the settings name) with the settings' limits.\n"
 	    "TIME is YYYY-MM-DD (UTC) or an RFC 3339 timestamp; default now.\n"
 	    "--json prints the summary (or the lookup) as one JSON object; --print serial\n"
-	    "prints only the feed's serial (nothing when it has none).\n"
+	    "prints only the feed's serial (nothing when it has none). --compile writes the\n"
+	    "valid feed's index image, which the module maps instead of parsing the feed\n"
+	    "when it finds it as <state-dir>/<feed file name>.index.\n"
 	    "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n");
 }
 
@@ -201,7 +207,32 @@ struct check {
 	size_t optout_prefixes;
 	/** 1 when the settings name an opt-out set */
 	int has_optout;
+	/** --compile: where to write the feed's index image, or NULL */
+	const char *image;
+	/** the content hash of the feed read */
+	uint8_t feed_hash[DNSF_FEED_HASH_SIZE];
 };
+
+/* Read and index the feed, keeping its content hash for --compile. */
+static struct dnsf_index *load_feed(struct check *check, const struct dnsf_feed_limits *limits,
+				    struct dnsf_errors *errors)
+{
+	struct dnsf_feed_limits defaults;
+	struct dnsf_index *index;
+	size_t length;
+	char *text;
+
+	if (!limits) {
+		dnsf_feed_limits_default(&defaults);
+		limits = &defaults;
+	}
+	if (!dnsf_file_read(check->feed, limits->max_bytes, NULL, &text, &length, errors))
+		return NULL;
+	dnsf_feed_hash(text, length, check->feed_hash);
+	index = dnsf_index_from_buffer(text, length, limits, errors);
+	free(text);
+	return index;
+}
 
 /* The feed summary: the entries by action and by behaviour, the names. */
 static void print_summary(struct check *check, const struct dnsf_index *index)
@@ -463,7 +494,7 @@ static int run(struct check *check)
 			print_mode_and_service_addresses(check, &settings);
 		}
 	}
-	index = dnsf_index_from_file(check->feed, use_limits, &errors);
+	index = load_feed(check, use_limits, &errors);
 	if (!index) {
 		print_errors(check->feed, &errors);
 		status = failure_status(&errors);
@@ -476,6 +507,12 @@ static int run(struct check *check)
 		goto done;
 	}
 	status = EXIT_VALID;
+	if (check->image && !dnsf_index_write_image(index, check->feed_hash, check->image, &errors)) {
+		print_errors(check->image, &errors);
+		dnsf_index_free(index);
+		status = EXIT_USAGE;
+		goto done;
+	}
 	if (check->output == OUTPUT_SERIAL) {
 		struct dnsf_index_info info;
 		dnsf_index_info(index, &info);
@@ -511,6 +548,8 @@ int main(int argc, char **argv)
 			at = argv[++i];
 		} else if (strcmp(argv[i], "--print") == 0 && i + 1 < argc) {
 			print = argv[++i];
+		} else if (strcmp(argv[i], "--compile") == 0 && i + 1 < argc) {
+			check.image = argv[++i];
 		} else if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
 		} else if (argv[i][0] != '-' && !check.feed) {
