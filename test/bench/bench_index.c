@@ -4,6 +4,12 @@
  * for generated feeds of 10k, 100k and 1M names (2-5 labels, 5 % wildcards,
  * 10 names an entry). Not a test: it prints figures and never fails on them.
  *
+ * A second table: the index image (index.h, "Images") of each feed: the
+ * time to write it and to map it back (page cache warm: a restart with an
+ * unchanged feed), its size a name, and the proportional set size (PSS) of
+ * the mapping in each of two processes that map the same image, which
+ * shows the pages shared between Unbound processes on one host.
+ *
  * usage: bench_index [N ...]      (default: 10000 100000 1000000)
  */
 #include <stdio.h>
@@ -81,6 +87,102 @@ static void write_feed(const char *path, size_t n, char (*names)[128])
 	}
 	fprintf(f, "]}\n]}\n");
 	fclose(f);
+}
+
+/* The image figures of one feed size, printed after the first table. */
+struct image_row {
+	size_t n;
+	double write_s, map_s, bytes_per_name, pss_kib[2], rss_kib[2];
+};
+static struct image_row image_rows[16];
+static size_t image_row_count;
+
+/* Pss and Rss (KiB) of the mapping of path in process pid. */
+static void mapping_sizes(pid_t pid, const char *path, double *pss, double *rss)
+{
+	char file[64], line[512];
+	int inside = 0;
+	snprintf(file, sizeof(file), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(file, "r");
+	*pss = *rss = -1;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long from, to;
+		if (sscanf(line, "%lx-%lx ", &from, &to) == 2) /* a mapping's first line */
+			inside = strstr(line, path) != NULL;
+		if (inside && strncmp(line, "Pss:", 4) == 0)
+			*pss = atof(line + 4);
+		if (inside && strncmp(line, "Rss:", 4) == 0)
+			*rss = atof(line + 4);
+	}
+	fclose(f);
+}
+
+/* Write the feed's image, map it back, and map it in two processes. */
+static void bench_image(size_t n, const char *feed_path, const struct dnsf_index *index)
+{
+	struct image_row *row = &image_rows[image_row_count++];
+	struct dnsf_errors errors = { 0 };
+	char image[64];
+	uint8_t hash[DNSF_FEED_HASH_SIZE] = { 0 };
+	int ready[2], release[2];
+	pid_t children[2];
+
+	(void)feed_path;
+	snprintf(image, sizeof(image), "/tmp/bench_index_%d.index", (int)getpid());
+	row->n = n;
+	double start = seconds_now();
+	if (!dnsf_index_write_image(index, hash, image, &errors)) {
+		fprintf(stderr, "cannot write the image: %s\n", errors.messages[0]);
+		exit(1);
+	}
+	row->write_s = seconds_now() - start;
+	start = seconds_now();
+	struct dnsf_index *mapped = dnsf_index_from_image(image, hash, &errors);
+	row->map_s = seconds_now() - start;
+	if (!mapped) {
+		fprintf(stderr, "image refused: %s\n", errors.messages[0]);
+		exit(1);
+	}
+	struct dnsf_index_info info;
+	dnsf_index_info(mapped, &info);
+	row->bytes_per_name = (double)(info.memory_bytes) / (double)n;
+	dnsf_index_free(mapped);
+	if (pipe(ready) != 0 || pipe(release) != 0)
+		exit(2);
+	for (int c = 0; c < 2; c++) {
+		children[c] = fork();
+		if (children[c] == 0) {
+			struct dnsf_errors child_errors = { 0 };
+			/* mapping checks the whole file: every page is touched */
+			struct dnsf_index *own = dnsf_index_from_image(image, hash, &child_errors);
+			char byte = own ? 1 : 0, wait_byte;
+			if (write(ready[1], &byte, 1) != 1 || read(release[0], &wait_byte, 1) != 1)
+				_exit(1);
+			dnsf_index_free(own);
+			_exit(0);
+		}
+	}
+	for (int c = 0; c < 2; c++) {
+		char byte = 0;
+		if (read(ready[0], &byte, 1) != 1 || !byte)
+			exit(1);
+	}
+	for (int c = 0; c < 2; c++)
+		mapping_sizes(children[c], image, &row->pss_kib[c], &row->rss_kib[c]);
+	for (int c = 0; c < 2; c++) {
+		char byte = 1;
+		if (write(release[1], &byte, 1) != 1)
+			exit(1);
+	}
+	for (int c = 0; c < 2; c++)
+		waitpid(children[c], NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(release[0]);
+	close(release[1]);
+	unlink(image);
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -199,6 +301,7 @@ static void bench(size_t n)
 	       batch_ns[BATCHES * 99 / 100], listed[listed_count / 2], random_ns[random_count / 2]);
 	(void)blocked;
 	fflush(stdout);
+	bench_image(n, path, index);
 	dnsf_index_free(index);
 	unlink(path);
 	free(pool);
@@ -222,5 +325,14 @@ int main(int argc, char **argv)
 	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < count; i++)
 		bench(sizes[i]);
+	printf("\n| names | image write s | image map s (warm) | image B/name | "
+	       "mapping Rss, process 1 / 2 (KiB) | mapping Pss, process 1 / 2 (KiB) |\n");
+	printf("|---:|---:|---:|---:|---:|---:|\n");
+	for (size_t i = 0; i < image_row_count; i++) {
+		const struct image_row *row = &image_rows[i];
+		printf("| %zu | %.3f | %.3f | %.1f | %.0f / %.0f | %.0f / %.0f |\n", row->n,
+		       row->write_s, row->map_s, row->bytes_per_name, row->rss_kib[0],
+		       row->rss_kib[1], row->pss_kib[0], row->pss_kib[1]);
+	}
 	return 0;
 }
