@@ -5,9 +5,12 @@
  * bring them back.
  *
  * The purge walks both caches: at init (no worker running; after
- * reload_keep_cache they hold the old feed's answers) and in a worker
- * thread after the feed or an entry's window changed (the watcher asks
- * for it and wakes a worker, wake.c). Single questions are removed after
+ * reload_keep_cache they hold the old feed's answers) at once, and in a
+ * worker thread after the feed or an entry's window changed (the watcher
+ * asks for it and wakes a worker, wake.c) a slice at a time: at most
+ * DNSFILTER_PURGE_SLICE_MS of walking and 256 removals, then the worker
+ * answers queries again and wakes itself for the next slice. A newer
+ * request starts the walk over against the feed then in force. Single questions are removed after
  * an answer the module acted on (module.c) and when a resolution ends that
  * was in flight across a change of the feed (upstream.c).
  */
@@ -39,7 +42,7 @@ struct cached_question {
 };
 
 /* The questions of cached messages (and the rrsets) that the feed now
- * blocks or monitors. */
+ * blocks or monitors, found in one slice of the walk. */
 struct purge {
 	struct feed_view view;
 	int match_cname;
@@ -117,70 +120,153 @@ static void purge_examine_rrset(struct purge *purge, struct ub_packed_rrset_key 
 	purge->rrsets_found++;
 }
 
-/* Examine every entry of one table, a bin at a time: the table lock is
- * held only to reach a bin, as in a lookup. */
-static void purge_table(struct purge *purge, struct lruhash *table, int rrsets)
+static double ms_between(const struct timespec *from, const struct timespec *to)
 {
-	for (size_t bin = 0;; bin++) {
-		lock_quick_lock(&table->lock);
-		if (bin >= table->size) {
-			lock_quick_unlock(&table->lock);
-			return;
-		}
-		struct lruhash_bin *b = &table->array[bin];
-		lock_quick_lock(&b->lock);
-		lock_quick_unlock(&table->lock);
-		for (struct lruhash_entry *e = b->overflow_list; e; e = e->overflow_next) {
-			lock_rw_rdlock(&e->lock);
-			if (rrsets)
-				purge_examine_rrset(purge, e->key);
-			else
-				purge_examine(purge, e->key);
-			lock_rw_unlock(&e->lock);
-		}
-		lock_quick_unlock(&b->lock);
-	}
+	return (double)(to->tv_sec - from->tv_sec) * 1e3 +
+	       (double)(to->tv_nsec - from->tv_nsec) / 1e6;
 }
 
-void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter *filter)
+/* Examine the entries of one bin: the table lock is held only to reach the
+ * bin, as in a lookup. Returns 0 past the table's last bin. A table only
+ * grows, splitting bin i into i and i + old size, so a walk that goes on
+ * later from a bin number misses no entry. */
+static int purge_bin(struct purge *purge, struct lruhash *table, size_t bin, int rrsets)
 {
-	struct purge purge = { .match_cname = filter->settings.match_cname,
-			       .now = (int64_t)time(NULL) };
-	struct slabhash *cache = env->msg_cache;
-	struct timespec start, end;
+	lock_quick_lock(&table->lock);
+	if (bin >= table->size) {
+		lock_quick_unlock(&table->lock);
+		return 0;
+	}
+	struct lruhash_bin *b = &table->array[bin];
+	lock_quick_lock(&b->lock);
+	lock_quick_unlock(&table->lock);
+	for (struct lruhash_entry *e = b->overflow_list; e; e = e->overflow_next) {
+		lock_rw_rdlock(&e->lock);
+		if (rrsets)
+			purge_examine_rrset(purge, e->key);
+		else
+			purge_examine(purge, e->key);
+		lock_rw_unlock(&e->lock);
+	}
+	lock_quick_unlock(&b->lock);
+	return 1;
+}
 
-	if (!cache)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	view_open(filter, &purge.view);
-	for (size_t slab = 0; slab < cache->size; slab++)
-		purge_table(&purge, cache->array[slab], 0);
-	if (env->rrset_cache)
-		for (size_t slab = 0; slab < env->rrset_cache->table.size; slab++)
-			purge_table(&purge, env->rrset_cache->table.array[slab], 1);
-	view_close(&purge.view);
-	while (purge.rrsets) {
-		struct cached_question *rrset = purge.rrsets;
-		purge.rrsets = rrset->next;
+/* The table of the walk's place, or NULL past the last of its phase. */
+static struct lruhash *job_table(struct module_env *env, const struct purge_job *job)
+{
+	if (job->phase == 0 && env->msg_cache && job->slab < env->msg_cache->size)
+		return env->msg_cache->array[job->slab];
+	if (job->phase == 1 && env->rrset_cache && job->slab < env->rrset_cache->table.size)
+		return env->rrset_cache->table.array[job->slab];
+	return NULL;
+}
+
+/* Remove what a slice found. Removal, not expiry: serve-expired cannot
+ * bring them back. */
+static void purge_remove(struct module_env *env, struct purge *purge)
+{
+	while (purge->rrsets) {
+		struct cached_question *rrset = purge->rrsets;
+		purge->rrsets = rrset->next;
 		rrset_cache_remove(env->rrset_cache, rrset->name, rrset->length, rrset->qtype,
 				   LDNS_RR_CLASS_IN, rrset->qclass);
 		free(rrset);
 	}
-	/* Removal, not expiry: serve-expired cannot bring them back. */
-	while (purge.list) {
-		struct cached_question *question = purge.list;
-		purge.list = question->next;
+	while (purge->list) {
+		struct cached_question *question = purge->list;
+		purge->list = question->next;
 		dnsfilter_remove_cached(env, question->name, question->length, question->qtype,
 					question->qclass);
 		free(question);
 	}
+}
+
+/*
+ * Walk on from the job's place for at most budget_ms (a negative budget:
+ * to the end), against the feed in force now, and remove what the feed
+ * acts on. The clock is read every few bins. Returns 1 when the walk is
+ * done.
+ */
+static int purge_slice(struct module_env *env, const struct dnsfilter *filter,
+		       struct purge_job *job, double budget_ms)
+{
+	struct purge purge = { .match_cname = filter->settings.match_cname,
+			       .now = (int64_t)time(NULL) };
+	struct timespec start, now;
+	unsigned bins = 0;
+	double spent;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	view_open(filter, &purge.view);
+	while (job->phase < 2) {
+		struct lruhash *table = job_table(env, job);
+		if (!table) {
+			job->phase++;
+			job->slab = job->bin = 0;
+			continue;
+		}
+		if (!purge_bin(&purge, table, job->bin, job->phase == 1)) {
+			job->slab++;
+			job->bin = 0;
+			continue;
+		}
+		job->bin++;
+		if (budget_ms < 0)
+			continue;
+		/* the removals after the walk count too: at most a few hundred */
+		if (purge.found + purge.rrsets_found >= 256)
+			break;
+		if (++bins % 4 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (ms_between(&start, &now) >= budget_ms)
+				break;
+		}
+	}
+	view_close(&purge.view);
+	purge_remove(env, &purge);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	spent = ms_between(&start, &now);
+	job->examined += purge.examined;
+	job->removed += purge.found;
+	job->rrsets_examined += purge.rrsets_examined;
+	job->rrsets_removed += purge.rrsets_found;
+	job->slices++;
+	job->busy_ms += spent;
+	if (spent > job->longest_ms)
+		job->longest_ms = spent;
+	return job->phase >= 2;
+}
+
+static void job_start(struct purge_job *job, uint64_t epoch)
+{
+	memset(job, 0, sizeof(*job));
+	job->active = 1;
+	job->epoch = epoch;
+	clock_gettime(CLOCK_MONOTONIC, &job->started);
+}
+
+static void job_log(const struct purge_job *job)
+{
+	struct timespec end;
+
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	log_info("dnsfilter: cache purge: %zu cached answers examined, %zu removed, %.1f ms "
-		 "(rrsets: %zu examined, %zu removed)",
-		 purge.examined, purge.found,
-		 (double)(end.tv_sec - start.tv_sec) * 1e3 +
-		     (double)(end.tv_nsec - start.tv_nsec) / 1e6,
-		 purge.rrsets_examined, purge.rrsets_found);
+		 "(rrsets: %zu examined, %zu removed; %zu slices over %.1f ms, the longest "
+		 "%.2f ms)",
+		 job->examined, job->removed, job->busy_ms, job->rrsets_examined,
+		 job->rrsets_removed, job->slices, ms_between(&job->started, &end),
+		 job->longest_ms);
+}
+
+void dnsfilter_purge_cache(struct module_env *env, const struct dnsfilter *filter)
+{
+	struct purge_job job;
+
+	/* at init no worker answers yet: the whole walk at once */
+	job_start(&job, 0);
+	purge_slice(env, filter, &job, -1);
+	job_log(&job);
 }
 
 /* Look one message up (any TTL) and tell whether the feed acts on it. */
@@ -222,16 +308,26 @@ int dnsfilter_purge_question(struct module_env *env, const struct feed_view *vie
 void dnsfilter_purge_if_requested(struct module_env *env, struct dnsfilter *filter)
 {
 	uint64_t requested = atomic_load_explicit(&filter->purge_requested, memory_order_acquire);
-	int idle = 0;
+	int idle = 0, done;
 
 	if (requested == atomic_load_explicit(&filter->purge_done, memory_order_relaxed))
 		return;
 	if (!atomic_compare_exchange_strong(&filter->purging, &idle, 1))
 		return; /* another worker is at it */
+	/* a newer request (a new feed, an entry's start) walks from the start
+	 * again, against the feed in force */
 	requested = atomic_load(&filter->purge_requested);
-	dnsfilter_purge_cache(env, filter);
-	atomic_store(&filter->purge_done, requested);
+	if (!filter->job.active || filter->job.epoch != requested)
+		job_start(&filter->job, requested);
+	done = purge_slice(env, filter, &filter->job, DNSFILTER_PURGE_SLICE_MS);
+	if (done) {
+		job_log(&filter->job);
+		filter->job.active = 0;
+		atomic_store(&filter->purge_done, filter->job.epoch);
+	}
 	atomic_store(&filter->purging, 0);
+	if (!done)
+		dnsfilter_wake_worker(filter); /* the next slice, after other queries */
 }
 
 void dnsfilter_remove_cached(struct module_env *env, const uint8_t *name, size_t length,

@@ -94,10 +94,26 @@ struct dnsfilter {
 	/** the mode in force at the last check (watcher only) */
 	enum dnsf_mode mode_in_force;
 
-	/** cache purges asked for and done; a worker does them (purge.c) */
+	/** cache purges asked for and done; a worker does them (cache.c) */
 	_Atomic uint64_t purge_requested, purge_done;
 	/** 1 while a worker purges */
 	_Atomic int purging;
+	/** the purge under way, a slice at a time (only the worker holding
+	 * purging touches it) */
+	struct purge_job {
+		/** 1 while a walk is under way */
+		int active;
+		/** the purge_requested it serves; a newer one starts it over */
+		uint64_t epoch;
+		/** where the walk goes on: 0 message cache, 1 rrset cache, 2 done;
+		 * the slab and the bin in it */
+		int phase;
+		size_t slab, bin;
+		/** what it found and did so far */
+		size_t examined, removed, rrsets_examined, rrsets_removed, slices;
+		double busy_ms, longest_ms;
+		struct timespec started;
+	} job;
 	/** where a query reaches this Unbound, to wake a worker for a purge */
 	struct sockaddr_storage self_address;
 	socklen_t self_address_length;
@@ -111,6 +127,13 @@ struct dnsfilter {
  * wake a worker to do it with a query to this Unbound (watcher thread).
  */
 void dnsfilter_request_purge(struct dnsfilter *filter);
+
+/** Wake a worker with a query to this Unbound (any thread). */
+void dnsfilter_wake_worker(struct dnsfilter *filter);
+
+/** Longest a worker walks the caches in one go before it answers queries
+ * again (the purge goes on in the next slice). */
+#define DNSFILTER_PURGE_SLICE_MS 0.5
 
 /**
  * In a worker: do a requested purge if there is one and no other worker is

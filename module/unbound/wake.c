@@ -56,9 +56,15 @@ int dnsfilter_is_wake_query(const uint8_t *qname, size_t length)
 
 void dnsfilter_request_purge(struct dnsfilter *filter)
 {
+	atomic_fetch_add(&filter->purge_requested, 1);
+	dnsfilter_wake_worker(filter);
+}
+
+void dnsfilter_wake_worker(struct dnsfilter *filter)
+{
 	uint8_t query[64];
 	size_t n = 0;
-	uint64_t generation = atomic_fetch_add(&filter->purge_requested, 1) + 1;
+	uint64_t generation = atomic_load(&filter->purge_requested);
 	char label[24];
 	int fd;
 

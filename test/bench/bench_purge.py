@@ -11,7 +11,14 @@ unbound-control reload_keep_cache twice:
 
 and prints the module's 'dnsfilter: cache purge: N cached answers examined,
 M removed, X ms' figures for each, the wall time of the reload command, and
-Unbound's msg/rrset cache counts before and after.
+Unbound's msg/rrset cache counts before and after. Then, with a second
+Unbound (watch-interval 1) filled the same way:
+
+  3. a hot swap to the feed listing *.bulk.bench.test (renamed into place):
+     the purge in a resolver thread, a slice of at most 0.5 ms at a time
+     (the log's slices and the longest), while a client asks a cached name
+     every millisecond: the slowest of those answers shows how long the
+     thread stopped answering.
 
 Usage: test/bench/bench_purge.py [--names N] [--qps Q] [--keep]
 Needs: a built module (build/cmake/dnsfilter.so), Unbound 1.17.1
@@ -96,6 +103,74 @@ def reload_and_measure(unbound, document, label):
     return examined, removed, ms
 
 
+def probe(port, name, stop, latencies):
+    """Ask name (cached) about every millisecond until stop is set; keep
+    each answer's latency in seconds (a lost one counts as 1 s)."""
+    import socket
+    import struct
+    wire = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(1.0)
+    qid = 0
+    while not stop.is_set():
+        qid = (qid + 1) & 0xffff
+        packet = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + wire + b"\0\0\1\0\1"
+        started = time.monotonic()
+        sock.sendto(packet, (harness.LOOPBACK, port))
+        try:
+            while True:
+                data = sock.recv(512)
+                if data[:2] == packet[:2]:
+                    break
+            latencies.append(time.monotonic() - started)
+        except OSError:
+            latencies.append(1.0)
+        time.sleep(0.001)
+    sock.close()
+
+
+def hot_swap(args, workdir, nsd, cleanups):
+    import threading
+    settings = {"feed": "feed.json", "sinkhole": {"a": SINKHOLE_A}, "ttl": 60,
+                "watch-interval": 1}
+    unbound = harness.Unbound(
+        workdir, {ZONE: nsd.port}, settings=settings,
+        feed=feed([entry("B-0001", ["c2." + ZONE])]), name="unbound-hot",
+        extra=["verbosity: 1", "msg-cache-size: 256m", "rrset-cache-size: 256m",
+               "num-queries-per-thread: 4096"])
+    cleanups.append(unbound.stop)
+    unbound.start()
+    print("hot swap: filling a second Unbound with %d names" % args.names)
+    fill(unbound, args.names, args.qps, workdir)
+    unbound.query("www." + ZONE, "A")
+    stop, latencies = threading.Event(), []
+    thread = threading.Thread(target=probe, args=(unbound.port, "www." + ZONE, stop, latencies))
+    thread.start()
+    time.sleep(1)
+    before = len(latencies)
+    mark = unbound.log_size()
+    path = unbound.workdir.file("feed.json")
+    aside = unbound.workdir.write("feed.json.next", feed(
+        [entry("B-0001", ["c2." + ZONE]), entry("B-0002", ["*.bulk." + ZONE])], serial=9))
+    os.replace(aside, path)
+    line = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not line:
+        time.sleep(0.2)
+        line = re.search(r"dnsfilter: cache purge: .*", unbound.log_since(mark))
+    time.sleep(0.5)
+    stop.set()
+    thread.join()
+    during = sorted(latencies[before:])
+    print("3. hot swap, feed lists *.bulk.%s:\n  %s" % (
+        ZONE, line.group(0) if line else "no purge line within 120 s"))
+    if during:
+        print("  client probe (a cached name every ms) over the swap: %d answers, median "
+              "%.2f ms, p99 %.2f ms, slowest %.2f ms" % (
+                  len(during), during[len(during) // 2] * 1e3,
+                  during[len(during) * 99 // 100] * 1e3, during[-1] * 1e3))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--names", type=int, default=100000)
@@ -143,6 +218,8 @@ def main():
         print("check: n000001.bulk.%s A -> %s" % (ZONE, answer.rdata("A")))
         if answer.rdata("A") != [SINKHOLE_A]:
             print("  (expected the sinkhole %s)" % SINKHOLE_A)
+        unbound.stop()
+        hot_swap(args, workdir, nsd, cleanups)
     finally:
         for cleanup in reversed(cleanups):
             cleanup()
