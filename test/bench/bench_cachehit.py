@@ -10,7 +10,13 @@ name once so it is cached, zeroes the counters (callgrind_control -z),
 asks it N times more, dumps (callgrind_control -d) and divides the
 instructions by N.
 
+With --blocked it counts instructions per answer for a listed name
+instead: the module's sinkhole answer (no cache: every one runs the mesh
+and the module) beside Unbound's own local-zone redirect with the same
+address, the peer's fastest way to block a name.
+
 Usage: test/bench/bench_cachehit.py [--queries N] [--threads T] [--module PATH] [--label TEXT]
+                                    [--blocked]
   BENCH_KEEP=DIR keeps each case's callgrind dump there (callgrind_annotate).
   --module   the dnsfilter.so to measure (default build/cmake/dnsfilter.so,
              or $DNSFILTER_MODULE): give an older build to compare versions.
@@ -39,13 +45,13 @@ def query_packet(name, qid):
     return header + wire + b"\0" + struct.pack("!HH", 1, 1)
 
 
-def ask(port, count):
-    """count queries for NAME, one at a time; each must get an answer."""
+def ask(port, count, name=NAME):
+    """count queries for name, one at a time; each must get an answer."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(10)
     try:
         for i in range(count):
-            sock.sendto(query_packet(NAME, i & 0xFFFF), (harness.LOOPBACK, port))
+            sock.sendto(query_packet(name, i & 0xFFFF), (harness.LOOPBACK, port))
             reply, _ = sock.recvfrom(4096)
             if len(reply) < 12 or (reply[3] & 0x0F) != 0:
                 raise RuntimeError("bad answer to query %d" % i)
@@ -66,7 +72,7 @@ def total_instructions(path):
     raise RuntimeError("no totals in %s" % path)
 
 
-def measure(label, modules, settings, queries, module, threads):
+def measure(label, modules, settings, queries, module, threads, name=NAME, extra=()):
     workdir = harness.WorkDir("cachehit")
     nsd = None
     unbound = None
@@ -81,17 +87,17 @@ def measure(label, modules, settings, queries, module, threads):
         unbound = harness.Unbound(workdir, {"bench.test": nsd.port}, settings=settings,
                                   feed=harness.feed([harness.entry("B-1", ["c2.bench.test"])]),
                                   module="dynlib" in modules, modules=modules, prefix=prefix,
-                                  extra=["verbosity: 0"], threads=threads)
+                                  extra=["verbosity: 0"] + list(extra), threads=threads)
         saved = harness.START_TIMEOUT
         harness.START_TIMEOUT = 120
         try:
             unbound.start()
         finally:
             harness.START_TIMEOUT = saved
-        ask(unbound.port, 20)  # cached, and the code paths warm
+        ask(unbound.port, 20, name)  # cached, and the code paths warm
         pid = str(unbound.process.pid)
         callgrind_control("-z", pid)
-        ask(unbound.port, queries)
+        ask(unbound.port, queries, name)
         callgrind_control("-d", pid)
         dumps = sorted(glob.glob(out + ".%s.*" % pid), key=os.path.getmtime)
         if not dumps:
@@ -116,6 +122,8 @@ def main():
     parser.add_argument("--module", default=os.environ.get(
         "DNSFILTER_MODULE", os.path.join(HERE, "..", "..", "build", "cmake", "dnsfilter.so")))
     parser.add_argument("--label", default="module")
+    parser.add_argument("--blocked", action="store_true",
+                        help="a listed name: the sinkhole beside local-zone redirect")
     parser.add_argument("--threads", type=int, default=1,
                         help="num-threads (with 1, Unbound alone is single-threaded and "
                         "glibc takes its cheaper single-thread paths; the module's "
@@ -132,13 +140,25 @@ def main():
         ("Unbound, iterator", "iterator", None, 3),
         ("%s, iterator, no counters" % args.label, "dynlib iterator", base, 3),
     ]
+    extras = [()] * len(cases)
+    name, what = NAME, "cache hit"
+    if args.blocked:
+        name, what = "c2.bench.test", "blocked answer"
+        local = ['local-zone: "c2.bench.test." redirect',
+                 'local-data: "c2.bench.test. 60 IN A 192.0.2.1"']
+        cases = [
+            ("Unbound, local-zone redirect", "validator iterator", None, 0),
+            ("%s sinkhole, no counters" % args.label, "dynlib validator iterator", base, 0),
+            ("%s sinkhole, counters on" % args.label, "dynlib validator iterator", counted, 0),
+        ]
+        extras = [local, (), ()]
     values = []
-    for label, modules, settings, _ in cases:
+    for (label, modules, settings, _), extra in zip(cases, extras):
         values.append(measure(label, modules, settings, args.queries, module,
-                              args.threads))
-        print("%-45s %10.1f instructions per cache hit" % (label, values[-1]), file=sys.stderr)
-    print("| case (%d cache hits, num-threads %d, callgrind) | instructions per hit "
-          "| vs Unbound alone |" % (args.queries, args.threads))
+                              args.threads, name, extra))
+        print("%-45s %10.1f instructions per %s" % (label, values[-1], what), file=sys.stderr)
+    print("| case (%d %ss, num-threads %d, callgrind) | instructions per answer "
+          "| vs the first |" % (args.queries, what, args.threads))
     print("|---|---|---|")
     for (label, _, _, reference), value in zip(cases, values):
         print("| %s | %.0f | %+.2f %% |" % (label, value, (value / values[reference] - 1) * 100))
