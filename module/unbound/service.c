@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 
 #include "dnsfilter/error.h"
+#include "compat.h"
 #include "glue.h"
 
 /* ---- the local address of a query ---- */
@@ -98,9 +99,9 @@ int dnsfilter_arrived_at_service_address(const struct dnsf_settings *settings,
 	if (!point)
 		return 0;
 	/* an interface: line: the address its socket is bound to */
-	if (point->socket && point->socket->addr && point->socket->addr->ai_addr &&
-	    !is_wildcard(point->socket->addr->ai_addr))
-		return is_service_socket_address(settings, point->socket->addr->ai_addr);
+	const struct sockaddr *bound = compat_socket_address(point->socket);
+	if (bound && !is_wildcard(bound))
+		return is_service_socket_address(settings, bound);
 	/* a connection accepted on a wildcard socket: its own local address */
 	if (point->type != comm_udp && point->fd >= 0 &&
 	    getsockname(point->fd, (struct sockaddr *)&local, &length) == 0)
