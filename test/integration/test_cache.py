@@ -153,19 +153,23 @@ class PurgeAtLoadTest(CacheTestCase):
         self.assertNoMessage("soon")
 
     def test_expired_answer_kept_by_serve_expired_is_purged(self):
+        # client-timeout 0: the expired answer at once (since 1.22 the default
+        # waits 1.8 s for a fresh one first)
         self.start("serveexp", feed([entry("T-0001", [name("c2")])]), ttl=2,
-                   extra=["serve-expired: yes", "serve-expired-reply-ttl: 77"])
+                   extra=["serve-expired: yes", "serve-expired-reply-ttl: 77",
+                          "serve-expired-client-timeout: 0"])
         self.assertReal(self.query("stale"), "stale")
         self.assertReal(self.query("ctl"), "ctl")
         self.assertCached("stale")
         cached_at = time.time()
         sleep_until(math.floor(cached_at) + 3.5)
-        # Expired (dump_cache leaves expired entries out) but servable:
+        # Expired (dump_cache leaves expired entries out), and the
+        # authoritative server gone: only serve-expired can answer now.
         dump = self.unbound.dump_cache()
         self.assertFalse(dump.has_message(name("stale")), dump.text)
+        self.nsd.stop()
         ctl = self.query("ctl")
-        self.assertReal(ctl, "ctl")
-        self.assertEqual(ctl.answer[0].ttl, 77, "ctl not served expired: %r" % ctl)
+        self.assertReal(ctl, "ctl")  # served expired (TTL 77, or 2 where capped: 1.26)
 
         examined, removed, ms = self.reload(feed([entry("T-0001", [name("c2")]),
                                                   entry("T-0002", [name("stale")])], serial=2))
@@ -173,12 +177,14 @@ class PurgeAtLoadTest(CacheTestCase):
         self.assertSinkhole(self.query("stale"), "stale")
 
         # Unlisted again: had the expired answer stayed in the cache,
-        # serve-expired would hand it out now (TTL 77); a fresh one has TTL <= 2.
+        # serve-expired would hand it out now; with no server, nothing else can.
         self.reload(feed([entry("T-0001", [name("c2")])], serial=3))
-        answer = self.query("stale")
-        self.assertReal(answer, "stale")
-        self.assertLessEqual(answer.answer[0].ttl, 2,
-                             "the expired real answer survived the purge: %r" % answer)
+        try:
+            answer = self.query("stale")
+        except harness.QueryError:
+            return  # no answer in time (the server is gone): nothing stale served
+        self.assertNotEqual(answer.rdata("A"), [real_address("stale")],
+                            "the expired real answer survived the purge: %r" % answer)
 
 
 class RemovedEntryTest(CacheTestCase):
