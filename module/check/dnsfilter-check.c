@@ -213,26 +213,6 @@ struct check {
 	uint8_t feed_hash[DNSF_FEED_HASH_SIZE];
 };
 
-/* Read and index the feed, keeping its content hash for --compile. */
-static struct dnsf_index *load_feed(struct check *check, const struct dnsf_feed_limits *limits,
-				    struct dnsf_errors *errors)
-{
-	struct dnsf_feed_limits defaults;
-	struct dnsf_index *index;
-	size_t length;
-	char *text;
-
-	if (!limits) {
-		dnsf_feed_limits_default(&defaults);
-		limits = &defaults;
-	}
-	if (!dnsf_file_read(check->feed, limits->max_bytes, NULL, &text, &length, errors))
-		return NULL;
-	dnsf_feed_hash(text, length, check->feed_hash);
-	index = dnsf_index_from_buffer(text, length, limits, errors);
-	free(text);
-	return index;
-}
 
 /* The feed summary: the entries by action and by behaviour, the names. */
 static void print_summary(struct check *check, const struct dnsf_index *index)
@@ -494,7 +474,7 @@ static int run(struct check *check)
 			print_mode_and_service_addresses(check, &settings);
 		}
 	}
-	index = load_feed(check, use_limits, &errors);
+	index = dnsf_index_from_file_hashed(check->feed, use_limits, check->feed_hash, &errors);
 	if (!index) {
 		print_errors(check->feed, &errors);
 		status = failure_status(&errors);

@@ -255,8 +255,9 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 	return index;
 }
 
-struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed_limits *limits,
-					struct dnsf_errors *errors)
+struct dnsf_index *dnsf_index_from_file_hashed(const char *path,
+						const struct dnsf_feed_limits *limits,
+						uint8_t *feed_hash, struct dnsf_errors *errors)
 {
 	struct dnsf_feed_limits default_limits;
 	struct dnsf_index *index;
@@ -270,9 +271,17 @@ struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed
 	/* messages follow the path in the caller's log line */
 	if (!dnsf_file_read(path, limits->max_bytes, NULL, &text, &length, errors))
 		return NULL;
+	if (feed_hash)
+		dnsf_feed_hash(text, length, feed_hash);
 	index = dnsf_index_from_buffer(text, length, limits, errors);
 	free(text);
 	return index;
+}
+
+struct dnsf_index *dnsf_index_from_file(const char *path, const struct dnsf_feed_limits *limits,
+					struct dnsf_errors *errors)
+{
+	return dnsf_index_from_file_hashed(path, limits, NULL, errors);
 }
 
 void dnsf_index_free(struct dnsf_index *index)

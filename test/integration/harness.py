@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -245,6 +246,33 @@ def kdig(port, name, qtype="A", *, tcp=False, dnssec=False, options=(),
     if "->>HEADER<<-" not in text:
         raise QueryError("%s: no response\n%s" % (" ".join(argv), text))
     return Answer(text)
+
+
+def a_answers(reply, query_id):
+    """rcode and the A addresses of a DNS reply (no compression surprises:
+    answers point back at the question's name)."""
+    rid, flags, qdcount, ancount = struct.unpack("!HHHH", reply[:8])
+    if rid != query_id:
+        raise AssertionError("reply id %#x, sent %#x" % (rid, query_id))
+    pos = 12
+    for _ in range(qdcount):
+        while reply[pos] != 0:
+            pos += 1 + reply[pos]
+        pos += 5
+    addresses = []
+    for _ in range(ancount):
+        if reply[pos] & 0xC0 == 0xC0:
+            pos += 2
+        else:
+            while reply[pos] != 0:
+                pos += 1 + reply[pos]
+            pos += 1
+        rtype, _, _, length = struct.unpack("!HHIH", reply[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and length == 4:
+            addresses.append(socket.inet_ntoa(reply[pos:pos + 4]))
+        pos += length
+    return flags & 0xF, addresses
 
 
 def wait_until(predicate, timeout, interval=0.1):

@@ -36,34 +36,9 @@ def proxied_query(port, client, name, query_id=0x1234):
         sock.settimeout(5)
         sock.sendto(header + message, ("127.0.0.1", port))
         reply, _ = sock.recvfrom(65535)
-    return parse_a_answers(reply, query_id)
+    return harness.a_answers(reply, query_id)
 
 
-def parse_a_answers(reply, query_id):
-    """rcode and the A addresses of a DNS reply (no compression surprises:
-    answers point back at the question's name)."""
-    rid, flags, qdcount, ancount = struct.unpack("!HHHH", reply[:8])
-    if rid != query_id:
-        raise AssertionError("reply id %#x, sent %#x" % (rid, query_id))
-    pos = 12
-    for _ in range(qdcount):
-        while reply[pos] != 0:
-            pos += 1 + reply[pos]
-        pos += 5
-    addresses = []
-    for _ in range(ancount):
-        if reply[pos] & 0xC0 == 0xC0:
-            pos += 2
-        else:
-            while reply[pos] != 0:
-                pos += 1 + reply[pos]
-            pos += 1
-        rtype, _, _, length = struct.unpack("!HHIH", reply[pos:pos + 10])
-        pos += 10
-        if rtype == 1 and length == 4:
-            addresses.append(socket.inet_ntoa(reply[pos:pos + 4]))
-        pos += length
-    return flags & 0xF, addresses
 
 
 class ProxyProtocolTest(unittest.TestCase):

@@ -186,19 +186,7 @@ static void make_directory(void)
 
 static void empty_directory(int remove_it)
 {
-	DIR *dir = opendir(directory);
-	struct dirent *entry;
-	char path[512];
-	while (dir && (entry = readdir(dir))) {
-		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
-		unlink(path);
-	}
-	if (dir)
-		closedir(dir);
-	if (remove_it)
-		rmdir(directory);
+	empty_directory_at(directory, remove_it);
 }
 
 static char *path_in_directory(const char *name)

@@ -41,18 +41,7 @@ static void make_directory(void)
 
 static void remove_directory(void)
 {
-	DIR *dir = opendir(directory);
-	struct dirent *entry;
-	char path[512];
-	while (dir && (entry = readdir(dir))) {
-		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
-		unlink(path);
-	}
-	if (dir)
-		closedir(dir);
-	rmdir(directory);
+	empty_directory_at(directory, 1);
 }
 
 /* Settings with every file in the test directory. */

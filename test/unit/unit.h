@@ -7,6 +7,8 @@
 #define DNSFILTER_TEST_UNIT_H
 
 #include <check.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,25 @@ static inline void make_file(char *path, const char *bytes, size_t length)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, bytes, length), (ssize_t)length);
 	close(fd);
+}
+
+/* Remove the files of a flat directory, and the directory itself when
+ * remove_it is set. */
+static inline void empty_directory_at(const char *directory, int remove_it)
+{
+	DIR *dir = opendir(directory);
+	struct dirent *entry;
+	char path[512];
+	while (dir && (entry = readdir(dir))) {
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
+		unlink(path);
+	}
+	if (dir)
+		closedir(dir);
+	if (remove_it)
+		rmdir(directory);
 }
 
 static inline int64_t now_ms(void)
