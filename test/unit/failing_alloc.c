@@ -59,9 +59,7 @@ static __thread unsigned long count, fail_at;
 static __thread enum fault_mode mode;
 static __thread int injected, injected_other;
 static __thread const char *fail_function;
-/* the function of the first failure injected; 1 when another one failed too */
-static __thread const char *injected_function;
-static __thread int injected_several_functions;
+
 static __thread struct tracked *table;
 static __thread size_t table_count;
 static __thread int table_overflow;
@@ -76,8 +74,6 @@ void fault_arm(unsigned long nth, enum fault_mode how)
 	fail_at = nth;
 	mode = how;
 	injected = injected_other = 0;
-	injected_function = NULL;
-	injected_several_functions = 0;
 	fail_function = NULL;
 	counting = tracking = 1;
 }
@@ -107,11 +103,6 @@ unsigned long fault_disarm(void)
 int fault_injected(void)
 {
 	return injected;
-}
-
-int fault_injected_only_in(const char *function)
-{
-	return injected && !injected_several_functions && strcmp(injected_function, function) == 0;
 }
 
 int fault_injected_shrinks_only(void)
@@ -153,10 +144,6 @@ static int should_fail_allocation(const char *function, int shrink)
 		return 0;
 	injected = 1;
 	injected_other |= !shrink;
-	if (!injected_function)
-		injected_function = function;
-	else if (strcmp(injected_function, function) != 0)
-		injected_several_functions = 1;
 	errno = ENOMEM;
 	return 1;
 }

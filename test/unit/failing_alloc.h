@@ -59,9 +59,6 @@ unsigned long fault_disarm(void);
 /** 1 when a failure was injected since fault_arm. */
 int fault_injected(void);
 
-/** 1 when every failure injected since fault_arm was in function. */
-int fault_injected_only_in(const char *function);
-
 /**
  * 1 when every failure injected since fault_arm was a realloc that would
  * have made a block smaller: code may rightly go on with the bigger block

@@ -48,9 +48,7 @@ struct run {
 
 /** Runs with a failed JSON parse reported as a syntax error (below). */
 static unsigned long parse_failures_reported_as_syntax;
-/** Runs in which the Public Suffix List could not be loaded and the feed
- * was taken without its check (test_public_suffix_check_fails_closed...). */
-static unsigned long psl_failures_taken;
+
 
 /** A scenario: act with the allocator armed, verify the outcome (paused:
  * NULL when right, else why not), release everything. */
@@ -120,11 +118,6 @@ static unsigned long fail_each_allocation(const struct scenario *scenario, enum 
 				       "parser as a syntax error\n",
 				       parse_failures_reported_as_syntax);
 			parse_failures_reported_as_syntax = 0;
-			if (psl_failures_taken)
-				printf("  known: %lu runs took the feed without the Public Suffix "
-				       "List\n",
-				       psl_failures_taken);
-			psl_failures_taken = 0;
 			return total;
 		}
 	}
@@ -355,12 +348,6 @@ static const char *verify_feed(struct run *run, int injected)
 	/* every allocation of a load is needed but one that gives back the
 	 * unused tail of an array: a failure that is not reported would be a
 	 * check skipped or data lost */
-	if (run->index && injected && fault_injected_only_in("psl_latest")) {
-		/* known: the feed is checked without the Public Suffix List
-		 * (test_public_suffix_check_fails_closed_without_the_list) */
-		psl_failures_taken++;
-		return same_index(run->index);
-	}
 	if (run->index && injected && !fault_injected_shrinks_only())
 		return "an allocation failed, and the feed was taken";
 	if (run->index)
