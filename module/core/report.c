@@ -203,7 +203,7 @@ static int copy_path(const char *path, char **out, const char *key, struct dnsf_
 	}
 	*out = strdup(path);
 	if (!*out)
-		dnsf_errors_add(errors, "%s: out of memory", key);
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "%s: out of memory", key);
 	return *out != NULL;
 }
 

@@ -1166,24 +1166,30 @@ static void assert_refused(const struct dnsf_report_settings *settings, const ch
 	dnsf_errors_clear(&errors);
 }
 
-/** Messages told to log_error. */
+/** Messages told to log_error (by the writer thread; read by the test's). */
 static _Atomic int told_count;
 static char told[8][1024];
+static pthread_mutex_t told_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void tell(void *argument, const char *message)
 {
 	(void)argument;
-	int i = atomic_fetch_add(&told_count, 1);
+	pthread_mutex_lock(&told_lock);
+	int i = atomic_load(&told_count);
 	if (i < 8)
 		snprintf(told[i], sizeof(told[i]), "%s", message);
+	atomic_store(&told_count, i + 1);
+	pthread_mutex_unlock(&told_lock);
 }
 
 static int was_told(const char *part1, const char *part2)
 {
-	for (int i = 0; i < atomic_load(&told_count) && i < 8; i++)
-		if (strstr(told[i], part1) && (!part2 || strstr(told[i], part2)))
-			return 1;
-	return 0;
+	int found = 0;
+	pthread_mutex_lock(&told_lock);
+	for (int i = 0; i < atomic_load(&told_count) && i < 8 && !found; i++)
+		found = strstr(told[i], part1) && (!part2 || strstr(told[i], part2));
+	pthread_mutex_unlock(&told_lock);
+	return found;
 }
 
 /* The file holds only whole lines (empty, or ending in a newline), each of
