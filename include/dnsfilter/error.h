@@ -127,7 +127,6 @@ size_t dnsf_escape(char *out, size_t size, const char *text, size_t length);
 char *dnsf_message_format(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /** dnsf_message_format with a va_list. */
-char *dnsf_message_vformat(const char *format, va_list args)
-    __attribute__((format(printf, 1, 0)));
+char *dnsf_message_vformat(const char *format, va_list args) __attribute__((format(printf, 1, 0)));
 
 #endif

@@ -91,8 +91,8 @@ void dnsf_feed_hash(const char *text, size_t length, uint8_t hash[DNSF_FEED_HASH
 /** dnsf_index_from_file, also setting feed_hash (DNSF_FEED_HASH_SIZE bytes,
  * or NULL) to the content hash of the bytes it read. */
 struct dnsf_index *dnsf_index_from_file_hashed(const char *path,
-						const struct dnsf_feed_limits *limits,
-						uint8_t *feed_hash, struct dnsf_errors *errors);
+					       const struct dnsf_feed_limits *limits,
+					       uint8_t *feed_hash, struct dnsf_errors *errors);
 
 /**
  * Write an index as an image file, whole or not at all (dnsf_file_replace).

@@ -29,6 +29,7 @@ int dnsf_optout_build(const struct dnsf_settings *settings, struct dnsf_cidr_set
  * @param name: the file, for messages.
  */
 int dnsf_optout_build_text(const struct dnsf_settings *settings, const char *text, size_t length,
-			   const char *name, struct dnsf_cidr_set **set, struct dnsf_errors *errors);
+			   const char *name, struct dnsf_cidr_set **set,
+			   struct dnsf_errors *errors);
 
 #endif

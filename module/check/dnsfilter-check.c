@@ -213,7 +213,6 @@ struct check {
 	uint8_t feed_hash[DNSF_FEED_HASH_SIZE];
 };
 
-
 /* The feed summary: the entries by action and by behaviour, the names. */
 static void print_summary(struct check *check, const struct dnsf_index *index)
 {
@@ -487,7 +486,8 @@ static int run(struct check *check)
 		goto done;
 	}
 	status = EXIT_VALID;
-	if (check->image && !dnsf_index_write_image(index, check->feed_hash, check->image, &errors)) {
+	if (check->image &&
+	    !dnsf_index_write_image(index, check->feed_hash, check->image, &errors)) {
 		print_errors(check->image, &errors);
 		dnsf_index_free(index);
 		status = EXIT_USAGE;
@@ -539,8 +539,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if ((!check.feed && !check.config) || (at && !check.name) ||
-	    (json && print) || (print && check.name)) {
+	if ((!check.feed && !check.config) || (at && !check.name) || (json && print) ||
+	    (print && check.name)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

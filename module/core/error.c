@@ -137,8 +137,8 @@ static void put_padding(struct message *m, size_t count)
 /* A string argument: at most max bytes of it (printf's precision), cut to
  * DNSF_MESSAGE_ARGUMENT_MAX at a character, escaped (double quotes too when
  * quoted), padded to width. */
-static void put_string(struct message *m, const char *text, size_t max, size_t width,
-		       int left, int quoted)
+static void put_string(struct message *m, const char *text, size_t max, size_t width, int left,
+		       int quoted)
 {
 	size_t length, cut, consumed;
 	char piece[8];
@@ -173,8 +173,17 @@ static void put_string(struct message *m, const char *text, size_t max, size_t w
 }
 
 /** printf's length modifiers. */
-enum length_modifier { LENGTH_NONE, LENGTH_HH, LENGTH_H, LENGTH_L, LENGTH_LL, LENGTH_Z,
-		       LENGTH_J, LENGTH_T, LENGTH_LONG_DOUBLE };
+enum length_modifier {
+	LENGTH_NONE,
+	LENGTH_HH,
+	LENGTH_H,
+	LENGTH_L,
+	LENGTH_LL,
+	LENGTH_Z,
+	LENGTH_J,
+	LENGTH_T,
+	LENGTH_LONG_DOUBLE
+};
 
 /* Format one numeric conversion (spec is its text, the '*'s replaced by
  * numbers) with the argument of its type. */
@@ -322,8 +331,10 @@ static void put_conversion(struct message *m, const char **format, va_list *args
 		int n = snprintf(spec, sizeof(spec), "%%%.*s%d", (int)flags, start, width);
 		if (precision >= 0)
 			n += snprintf(spec + n, sizeof(spec) - (size_t)n, ".%d", precision);
-		static const char *const modifiers[] = { "", "hh", "h", "l", "ll", "z", "j", "t", "L" };
-		snprintf(spec + n, sizeof(spec) - (size_t)n, "%s%c", modifiers[modifier], conversion);
+		static const char *const modifiers[] = { "",  "hh", "h", "l", "ll",
+							 "z", "j",  "t", "L" };
+		snprintf(spec + n, sizeof(spec) - (size_t)n, "%s%c", modifiers[modifier],
+			 conversion);
 		put_number(m, spec, conversion, modifier, args);
 	}
 	/* anything else (%n included) is not a conversion this formats */

@@ -199,8 +199,8 @@ static void parse_entry(struct parser *p, const cJSON *object, size_t position)
 	else if (!cJSON_IsString(id) || !id->valuestring[0])
 		dnsf_errors_add(p->errors, "%s: id: must be a non-empty string", prefix);
 	else if (strlen(id->valuestring) > DNSF_FEED_ID_MAX)
-		dnsf_errors_add(p->errors, "%s: id: %zu bytes, longer than the limit of %d",
-				prefix, strlen(id->valuestring), DNSF_FEED_ID_MAX);
+		dnsf_errors_add(p->errors, "%s: id: %zu bytes, longer than the limit of %d", prefix,
+				strlen(id->valuestring), DNSF_FEED_ID_MAX);
 	else
 		entry->id = copy_string(p, id->valuestring);
 
@@ -530,7 +530,8 @@ static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed
 		dnsf_errors_add(errors,
 				"JSON syntax error at line %zu column %zu: control character "
 				"0x%02x (write it as \\u%04x in a string)",
-				line, column, (unsigned char)text[offset], (unsigned char)text[offset]);
+				line, column, (unsigned char)text[offset],
+				(unsigned char)text[offset]);
 		return NULL;
 	case BYTES_OK:
 		break;
@@ -582,8 +583,9 @@ static void format_path(const struct json_path *path, char *out, size_t size)
 	}
 	format_path(path->parent, rest, sizeof(rest));
 	/* a path deeper than out holds is cut: it only names a place */
-	int written = path->key ? snprintf(out, size, "%s%s%.60s", rest, rest[0] ? "." : "", path->key)
-				: snprintf(out, size, "%s[%zu]", rest, path->index);
+	int written = path->key
+			  ? snprintf(out, size, "%s%s%.60s", rest, rest[0] ? "." : "", path->key)
+			  : snprintf(out, size, "%s[%zu]", rest, path->index);
 	if (written < 0)
 		out[0] = 0;
 }

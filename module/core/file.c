@@ -150,7 +150,8 @@ int dnsf_file_replace(const char *path, int (*write_body)(int fd, void *context)
 		return 0;
 	}
 	snprintf(temporary, size, "%s.%ld.tmp", path, (long)getpid());
-	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	fd =
+	    open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0) {
 		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot create: %s", temporary,
 				     strerror(errno));
@@ -168,8 +169,8 @@ int dnsf_file_replace(const char *path, int (*write_body)(int fd, void *context)
 	}
 	close(fd);
 	if (rename(temporary, path) != 0) {
-		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot rename to %s: %s", temporary,
-				     path, strerror(errno));
+		dnsf_errors_add_kind(errors, DNSF_ERROR_IO, "%s: cannot rename to %s: %s",
+				     temporary, path, strerror(errno));
 		unlink(temporary);
 		free(temporary);
 		return 0;

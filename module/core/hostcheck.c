@@ -72,7 +72,7 @@ int dnsf_file_configure_line(const char *path, char **line)
 
 static const struct {
 	const char *name; /* after --enable- / --with- */
-	int with;	  /* --with-X rather than --enable-X */
+	int with; /* --with-X rather than --enable-X */
 } features[DNSF_FEATURE_COUNT] = {
 	{ "subnet", 0 }, { "cachedb", 0 }, { "dnscrypt", 0 }, { "dnstap", 0 }, { "libngtcp2", 1 },
 };
@@ -80,8 +80,8 @@ static const struct {
 const char *dnsf_configure_feature_option(unsigned feature)
 {
 	static const char *const options[DNSF_FEATURE_COUNT] = {
-		"--enable-subnet", "--enable-cachedb", "--enable-dnscrypt", "--enable-dnstap",
-		"--with-libngtcp2",
+		"--enable-subnet", "--enable-cachedb", "--enable-dnscrypt",
+		"--enable-dnstap", "--with-libngtcp2",
 	};
 	for (int i = 0; i < DNSF_FEATURE_COUNT; i++)
 		if (feature == 1u << i)

@@ -269,7 +269,8 @@ static int open_image(struct dnsf_index *index, const uint8_t *bytes, size_t siz
 	    sizes[SECTION_RULES] != header.rule_words * sizeof(uint32_t) ||
 	    header.rule_words > UINT32_MAX || sizes[SECTION_STRINGS] > UINT32_MAX)
 		return refuse(errors, "section sizes do not match the counts");
-	if (sizes[SECTION_STRINGS] && ((const char *)views[SECTION_STRINGS])[sizes[SECTION_STRINGS] - 1])
+	if (sizes[SECTION_STRINGS] &&
+	    ((const char *)views[SECTION_STRINGS])[sizes[SECTION_STRINGS] - 1])
 		return refuse(errors, "strings not terminated");
 	if (sizes[SECTION_GENERATED] == 0 ||
 	    memchr(views[SECTION_GENERATED], 0, sizes[SECTION_GENERATED]) !=

@@ -256,8 +256,8 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 }
 
 struct dnsf_index *dnsf_index_from_file_hashed(const char *path,
-						const struct dnsf_feed_limits *limits,
-						uint8_t *feed_hash, struct dnsf_errors *errors)
+					       const struct dnsf_feed_limits *limits,
+					       uint8_t *feed_hash, struct dnsf_errors *errors)
 {
 	struct dnsf_feed_limits default_limits;
 	struct dnsf_index *index;

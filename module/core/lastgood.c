@@ -102,7 +102,8 @@ int dnsf_last_good_load(const char *path, const char *copy, size_t max_bytes, in
 	}
 	free(text);
 	text = NULL;
-	loaded->failed_since = stat(path, &info) == 0 ? (int64_t)info.st_mtime : (int64_t)time(NULL);
+	loaded->failed_since =
+	    stat(path, &info) == 0 ? (int64_t)info.st_mtime : (int64_t)time(NULL);
 	if (!use_copy || !copy)
 		return 0;
 	if (stat(copy, &info) != 0) {

@@ -44,8 +44,8 @@ int dnsf_optout_build(const struct dnsf_settings *settings, struct dnsf_cidr_set
 	if (settings->optout_network_count == 0 && !settings->optout_file)
 		return 1;
 	if (settings->optout_file &&
-	    !dnsf_file_read(settings->optout_file, DNSF_CIDR_FILE_MAX_BYTES,
-			    settings->optout_file, &text, &length, errors))
+	    !dnsf_file_read(settings->optout_file, DNSF_CIDR_FILE_MAX_BYTES, settings->optout_file,
+			    &text, &length, errors))
 		return 0;
 	ok = dnsf_optout_build_text(settings, text, length, settings->optout_file, set, errors);
 	free(text);

@@ -129,8 +129,8 @@ static int mend_torn(struct output_file *file)
 		return 0;
 	/* someone truncated it meanwhile (logrotate copytruncate): nothing
 	 * of the torn line is left */
-	if (status.st_size <= file->whole_end ||
-	    ftruncate(file->fd, file->whole_end) == 0 || write(file->fd, "\n", 1) == 1) {
+	if (status.st_size <= file->whole_end || ftruncate(file->fd, file->whole_end) == 0 ||
+	    write(file->fd, "\n", 1) == 1) {
 		file->torn = 0;
 		return 1;
 	}

@@ -165,7 +165,8 @@ static void bad_value(const char *key, const char *what, const cJSON *value,
 	char *printed;
 
 	if (cJSON_IsString(value)) {
-		dnsf_errors_add(errors, "%s: must be %s, not \"%s\"", key, what, value->valuestring);
+		dnsf_errors_add(errors, "%s: must be %s, not \"%s\"", key, what,
+				value->valuestring);
 		return;
 	}
 	if (cJSON_IsArray(value) || cJSON_IsObject(value)) {

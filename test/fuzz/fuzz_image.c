@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!dnsf_index_entry(index, i, &entry) || strlen(entry.id) > size)
 				abort();
 		/* look up names made of the input's bytes, and a few fixed ones */
-		static const char *const names[] = { "c2.example.net", "x.evil.test",
-						     "a.b.c.d.e", "com" };
+		static const char *const names[] = { "c2.example.net", "x.evil.test", "a.b.c.d.e",
+						     "com" };
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			uint8_t wire[DNSF_WIRE_MAX];
 			size_t length;

@@ -71,7 +71,8 @@ static void check_text(const char *text, size_t length)
 		for (int d = 1; d <= 3; d++)
 			if (text[i + d] < '0' || text[i + d] > '9')
 				abort();
-		if ((text[i + 1] - '0') * 100 + (text[i + 2] - '0') * 10 + (text[i + 3] - '0') > 255)
+		if ((text[i + 1] - '0') * 100 + (text[i + 2] - '0') * 10 + (text[i + 3] - '0') >
+		    255)
 			abort();
 		i += 3;
 	}

@@ -117,8 +117,7 @@ size_t fault_live(char *out, size_t out_size)
 	if (out_size)
 		out[0] = 0;
 	if (table_overflow) {
-		snprintf(out, out_size, "more than %d allocations live: not tracked",
-			 TRACKED_MAX);
+		snprintf(out, out_size, "more than %d allocations live: not tracked", TRACKED_MAX);
 		return table_count + 1;
 	}
 	for (size_t i = 0; i < table_count && i < 8 && used + 1 < out_size; i++) {
@@ -138,9 +137,9 @@ static int should_fail_allocation(const char *function, int shrink)
 	if (!counting)
 		return 0;
 	count++;
-	if (fail_function ? strcmp(function, fail_function) != 0
-			  : (fail_at == 0 || count < fail_at ||
-			     (mode == FAULT_ONCE && count > fail_at)))
+	if (fail_function
+		? strcmp(function, fail_function) != 0
+		: (fail_at == 0 || count < fail_at || (mode == FAULT_ONCE && count > fail_at)))
 		return 0;
 	injected = 1;
 	injected_other |= !shrink;

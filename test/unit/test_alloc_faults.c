@@ -49,7 +49,6 @@ struct run {
 /** Runs with a failed JSON parse reported as a syntax error (below). */
 static unsigned long parse_failures_reported_as_syntax;
 
-
 /** A scenario: act with the allocator armed, verify the outcome (paused:
  * NULL when right, else why not), release everything. */
 struct scenario {
@@ -105,8 +104,8 @@ static unsigned long fail_each_allocation(const struct scenario *scenario, enum 
 		dnsf_errors_clear(&run.errors);
 		size_t live = fault_live(live_text, sizeof(live_text));
 		unsigned long total = fault_disarm();
-		ck_assert_msg(!why, "%s, allocation %lu of %lu made to fail (%s): %s", scenario->name,
-			      nth, total, mode_name(mode), why);
+		ck_assert_msg(!why, "%s, allocation %lu of %lu made to fail (%s): %s",
+			      scenario->name, nth, total, mode_name(mode), why);
 		ck_assert_msg(live == 0,
 			      "%s, allocation %lu made to fail (%s): %zu allocations leaked: %s",
 			      scenario->name, nth, mode_name(mode), live, live_text);
@@ -236,17 +235,27 @@ static char *make_feed(void)
 		    "\"fqdns\":[\"c%d.example.net\",\"*.d%d.example.org\",\"shared.example.com\"],"
 		    "\"start\":\"%s\",\"end\":%s,\"action\":\"%s\"%s}",
 		    i ? "," : "", i, i % 3 ? "info-theft" : "backdoor", i, i % 7,
-		    i % 2 ? "2024-01-01" : "2024-02-01T00:00:00Z", i % 5 ? "null" : "\"2025-01-01\"",
-		    i % 4 ? "block" : "monitor", i == 3 ? ",\"force\":false" : "");
+		    i % 2 ? "2024-01-01" : "2024-02-01T00:00:00Z",
+		    i % 5 ? "null" : "\"2025-01-01\"", i % 4 ? "block" : "monitor",
+		    i == 3 ? ",\"force\":false" : "");
 	snprintf(text + used, capacity - used,
 		 "],\"allow\":[\"ok.d1.example.org\",\"*.cdn.d2.example.org\"]}");
 	return text;
 }
 
 static const char *const lookup_names[] = {
-	"c0.example.net",     "c1.example.net",     "C39.Example.NET",   "x.d5.example.org",
-	"a.b.d6.example.org", "d3.example.org",     "ok.d1.example.org", "a.cdn.d2.example.org",
-	"shared.example.com", "nothere.example.net", "net",              ".",
+	"c0.example.net",
+	"c1.example.net",
+	"C39.Example.NET",
+	"x.d5.example.org",
+	"a.b.d6.example.org",
+	"d3.example.org",
+	"ok.d1.example.org",
+	"a.cdn.d2.example.org",
+	"shared.example.com",
+	"nothere.example.net",
+	"net",
+	".",
 };
 static const int64_t lookup_times[] = { 1600000000, 1714000000, 1800000000 };
 #define LOOKUPS                                                                                    \
@@ -312,7 +321,8 @@ static void setup_feed(void)
 	feed_text = make_feed();
 	snprintf(feed_path, sizeof(feed_path), "%s/feed.json", directory);
 	write_file(feed_path, feed_text);
-	struct dnsf_index *index = dnsf_index_from_buffer(feed_text, strlen(feed_text), NULL, &errors);
+	struct dnsf_index *index =
+	    dnsf_index_from_buffer(feed_text, strlen(feed_text), NULL, &errors);
 	char *all = dnsf_errors_join(&errors, " | ");
 	ck_assert_msg(index != NULL, "the reference feed is refused: %s", all);
 	free(all);
@@ -322,7 +332,8 @@ static void setup_feed(void)
 	decide_all(index, expected_decisions);
 	for (size_t i = 0; i < LOOKUPS; i++) {
 		const struct dnsf_entry *entry = &expected_decisions[i].entry;
-		snprintf(expected_ids[i], sizeof(expected_ids[i]), "%s", entry->id ? entry->id : "");
+		snprintf(expected_ids[i], sizeof(expected_ids[i]), "%s",
+			 entry->id ? entry->id : "");
 		memset(&expected_decisions[i].entry, 0, sizeof(expected_decisions[i].entry));
 	}
 	ck_assert_int_eq(expected_decisions[0].verdict, DNSF_VERDICT_NONE);
@@ -501,9 +512,8 @@ END_TEST
  * be refused rather than taken unchecked. */
 START_TEST(test_public_suffix_check_fails_closed_without_the_list)
 {
-	static const char text[] =
-	    "{\"format\":\"dnsfilter-feed/1\",\"entries\":[{\"id\":\"X\","
-	    "\"fqdns\":[\"com\"],\"start\":\"2024-01-01\"}]}";
+	static const char text[] = "{\"format\":\"dnsfilter-feed/1\",\"entries\":[{\"id\":\"X\","
+				   "\"fqdns\":[\"com\"],\"start\":\"2024-01-01\"}]}";
 	struct dnsf_errors errors = { 0 };
 
 	fault_arm_function("psl_latest");
@@ -529,9 +539,9 @@ static const char *const optout_list[] = { "192.0.2.0/24", "2001:db8::/32", "10.
 static char optout_path[160];
 
 static const char *const probes[] = {
-	"192.0.2.7",	 "192.0.3.1",	  "10.200.0.1",	  "198.51.100.9", "203.0.113.5",
-	"203.0.113.200", "100.64.2.1",	  "100.64.99.0",  "2001:db8::1",  "2001:db9::1",
-	"2001:db9:5::7", "2001:db9:77::", "::ffff:10.1.2.3", "::1",	  "8.8.8.8",
+	"192.0.2.7",     "192.0.3.1",     "10.200.0.1",      "198.51.100.9", "203.0.113.5",
+	"203.0.113.200", "100.64.2.1",    "100.64.99.0",     "2001:db8::1",  "2001:db9::1",
+	"2001:db9:5::7", "2001:db9:77::", "::ffff:10.1.2.3", "::1",          "8.8.8.8",
 };
 #define PROBES (sizeof(probes) / sizeof(probes[0]))
 static int expected_contains[PROBES], expected_list_only[PROBES];
@@ -824,10 +834,10 @@ static void act_report(struct run *run)
 						 .client_ip = DNSF_CLIENT_IP_TRUNCATE,
 						 .stats_path = path_in_directory("stats.jsonl"),
 						 .stats_interval = 60,
-						 .metrics_path = path_in_directory("dnsfilter.prom"),
+						 .metrics_path =
+						     path_in_directory("dnsfilter.prom"),
 						 .log_error = record_complaint };
-	struct sockaddr_in client = { .sin_family = AF_INET,
-				      .sin_addr.s_addr = htonl(0xcb007107) };
+	struct sockaddr_in client = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xcb007107) };
 	static const uint8_t qname[] = "\002c2\007example\003net";
 
 	complaints[0] = 0;
@@ -848,7 +858,6 @@ static void act_report(struct run *run)
 	dnsf_reporter_set_feed(run->reporter, 2024063001);
 	dnsf_reporter_stop(run->reporter);
 }
-
 
 static const char *verify_event_lines(char *events, size_t *lines)
 {
@@ -1008,8 +1017,8 @@ START_TEST(test_query_path_allocates_nothing)
 	struct dnsf_index *index =
 	    dnsf_index_from_buffer(feed_text, strlen(feed_text), NULL, &errors);
 	struct dnsf_cidr_builder *builder = dnsf_cidr_builder_new(10);
-	ck_assert(dnsf_cidr_builder_add_list(builder, optout_list, OPTOUT_LIST_COUNT, "optout",
-					     &errors));
+	ck_assert(
+	    dnsf_cidr_builder_add_list(builder, optout_list, OPTOUT_LIST_COUNT, "optout", &errors));
 	struct dnsf_cidr_set *set = dnsf_cidr_set_build(builder, &errors);
 	struct dnsf_reporter *reporter = dnsf_reporter_new(&settings, &errors);
 	static const uint8_t qname[] = "\002C2\001d\002d3\007example\003org";

@@ -112,8 +112,7 @@ START_TEST(test_quoted_arguments_escape_every_kind_of_byte)
 
 	/* CR, tab, C0, DEL, quote, backslash, a byte that is not UTF-8, a
 	 * cut sequence, C1 (U+0085) and the line separator (U+2028) */
-	dnsf_errors_add(&errors, "\"%s\"",
-			"\r\t\x01\x7f\"\\\xff\xe3\x81\xc2\x85\xe2\x80\xa8");
+	dnsf_errors_add(&errors, "\"%s\"", "\r\t\x01\x7f\"\\\xff\xe3\x81\xc2\x85\xe2\x80\xa8");
 	ck_assert_str_eq(errors.messages[0],
 			 "\"\\r\\t\\x01\\x7f\\\"\\\\\\xff\\xe3\\x81\\u0085\\u2028\"");
 	/* well-formed UTF-8 text stays as it is */
@@ -155,7 +154,8 @@ START_TEST(test_other_conversions_are_printf_s)
 	char *message = dnsf_message_format("%zu %d %u %lld %llu %x %5d|%-3s|%3s|%c|%.2f|%%|%s",
 					    (size_t)42, -7, 7u, -9LL, 18446744073709551615ULL, 255u,
 					    12, "a", "b", '\n', 1.5, nothing);
-	ck_assert_str_eq(message, "42 -7 7 -9 18446744073709551615 ff    12|a  |  b|\\n|1.50|%|(null)");
+	ck_assert_str_eq(message,
+			 "42 -7 7 -9 18446744073709551615 ff    12|a  |  b|\\n|1.50|%|(null)");
 	free(message);
 }
 END_TEST

@@ -389,7 +389,8 @@ START_TEST(test_duplicate_keys_are_errors_in_every_object)
 	assert_rejected_with("{\"format\":\"dnsfilter-feed/1\",\"serial\":1,\"serial\":2,"
 			     "\"entries\":[]}",
 			     "\"serial\": key given more than once", NULL);
-	assert_rejected_with(HEAD "\"entries\":[" ENTRY_A ",{\"id\":\"B\",\"fqdns\":[\"b.example.com\"],"
+	assert_rejected_with(HEAD "\"entries\":[" ENTRY_A
+				  ",{\"id\":\"B\",\"fqdns\":[\"b.example.com\"],"
 				  "\"start\":\"2024-01-01\",\"start\":\"2030-01-01\"}]}",
 			     "entries[1]: \"start\": key given more than once", NULL);
 	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"a.example\","
@@ -428,22 +429,24 @@ START_TEST(test_public_suffix_in_allow_needs_force)
 			     "co.jp is a public suffix", NULL);
 	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"*.com\"}]}",
 			     "allow[0].name: \"*.com\": com is a public suffix", NULL);
-	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"*.com\",\"force\":false}]}",
+	assert_rejected_with(HEAD
+			     "\"entries\":[],\"allow\":[{\"name\":\"*.com\",\"force\":false}]}",
 			     "allow[0].name: \"*.com\": com is a public suffix", NULL);
 	/* the object form's own errors */
 	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"force\":true}]}",
 			     "allow[0]: name: missing", NULL);
 	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"a.example\",\"x\":1}]}",
 			     "allow[0]: x: unknown field", NULL);
-	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[{\"name\":\"a.example\",\"force\":1}]}",
+	assert_rejected_with(HEAD
+			     "\"entries\":[],\"allow\":[{\"name\":\"a.example\",\"force\":1}]}",
 			     "allow[0]: force: must be true or false", NULL);
 	assert_rejected_with(HEAD "\"entries\":[],\"allow\":[7]}",
 			     "allow[0]: must be a name or an object", NULL);
 	/* with force, as for entries */
-	struct dnsf_index *index =
-	    load(HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.evil.com\"],\"start\":\"2024-01-01\"}],"
-		      "\"allow\":[{\"name\":\"*.com\",\"force\":true},{\"name\":\"ok.example\"}]}",
-		 &errors);
+	struct dnsf_index *index = load(
+	    HEAD "\"entries\":[{\"id\":\"P\",\"fqdns\":[\"*.evil.com\"],\"start\":\"2024-01-01\"}],"
+		 "\"allow\":[{\"name\":\"*.com\",\"force\":true},{\"name\":\"ok.example\"}]}",
+	    &errors);
 	ck_assert_ptr_nonnull(index);
 	ck_assert_int_eq(decide(index, "x.evil.com"), DNSF_VERDICT_ALLOW);
 	ck_assert_int_eq(decide(index, "ok.example"), DNSF_VERDICT_ALLOW);

@@ -25,9 +25,9 @@ START_TEST(test_debian_quoted_line)
 	const char *line = "'--build=x86_64-linux-gnu' '--prefix=/usr' '--enable-subnet' "
 			   "'--enable-dnstap' '--enable-cachedb' '--with-libhiredis' "
 			   "'--with-libnghttp2' '--with-dynlibmodule' '--enable-dnscrypt'";
-	ck_assert_uint_eq(dnsf_configure_features(line),
-			  DNSF_FEATURE_SUBNET | DNSF_FEATURE_DNSTAP | DNSF_FEATURE_CACHEDB |
-			      DNSF_FEATURE_DNSCRYPT);
+	ck_assert_uint_eq(dnsf_configure_features(line), DNSF_FEATURE_SUBNET | DNSF_FEATURE_DNSTAP |
+							     DNSF_FEATURE_CACHEDB |
+							     DNSF_FEATURE_DNSCRYPT);
 }
 END_TEST
 

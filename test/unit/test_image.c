@@ -55,7 +55,8 @@ static void teardown(void)
 static struct dnsf_index *build(void)
 {
 	struct dnsf_errors errors = { 0 };
-	struct dnsf_index *index = dnsf_index_from_buffer(feed_text, strlen(feed_text), NULL, &errors);
+	struct dnsf_index *index =
+	    dnsf_index_from_buffer(feed_text, strlen(feed_text), NULL, &errors);
 	char *all = dnsf_errors_join(&errors, " | ");
 	ck_assert_msg(index != NULL, "feed refused: %s", all);
 	free(all);
@@ -199,7 +200,8 @@ START_TEST(test_every_truncation_is_refused)
 	char *bytes = read_image(&size);
 	for (size_t length = 0; length < size; length++) {
 		struct dnsf_errors errors = { 0 };
-		struct dnsf_index *index = dnsf_index_from_image_bytes(bytes, length, hash, 1, &errors);
+		struct dnsf_index *index =
+		    dnsf_index_from_image_bytes(bytes, length, hash, 1, &errors);
 		ck_assert_msg(index == NULL, "an image cut to %zu of %zu bytes was taken", length,
 			      size);
 		ck_assert_uint_gt(errors.count, 0);
@@ -224,7 +226,8 @@ START_TEST(test_every_damaged_byte_is_refused)
 	for (size_t i = 0; i < size; i++) {
 		struct dnsf_errors errors = { 0 };
 		bytes[i] ^= 0x20;
-		struct dnsf_index *index = dnsf_index_from_image_bytes(bytes, size, hash, 1, &errors);
+		struct dnsf_index *index =
+		    dnsf_index_from_image_bytes(bytes, size, hash, 1, &errors);
 		ck_assert_msg(index == NULL, "an image with byte %zu changed was taken", i);
 		dnsf_errors_clear(&errors);
 		bytes[i] ^= 0x20;
@@ -251,7 +254,8 @@ START_TEST(test_damage_past_the_checksum_is_caught_or_harmless)
 		for (int k = 0; k < 1 + round % 4; k++)
 			bytes[random_below((unsigned)size)] = (char)next_random();
 		struct dnsf_errors errors = { 0 };
-		struct dnsf_index *index = dnsf_index_from_image_bytes(bytes, size, NULL, 0, &errors);
+		struct dnsf_index *index =
+		    dnsf_index_from_image_bytes(bytes, size, NULL, 0, &errors);
 		dnsf_errors_clear(&errors);
 		if (!index)
 			continue;

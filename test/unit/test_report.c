@@ -596,8 +596,8 @@ START_TEST(test_counter_lines_are_deltas_per_interval)
 	ck_assert_uint_eq(number(lines[count - 1], "feed_serial"), 8);
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lines[0], "feed_stale_since")));
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lines[0], "optout_stale_since")));
-	ck_assert(cJSON_IsNull(
-	    cJSON_GetObjectItemCaseSensitive(lines[count - 1], "feed_stale_since")));
+	ck_assert(
+	    cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lines[count - 1], "feed_stale_since")));
 	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 			     lines[count - 1], "optout_stale_since")),
 			 "1970-01-02T00:00:00.000Z");
@@ -1200,8 +1200,8 @@ static size_t assert_whole_json_lines(const char *path)
 	size_t count = 0, length;
 	ck_assert_ptr_nonnull(text);
 	length = strlen(text);
-	ck_assert_msg(length == 0 || text[length - 1] == '\n', "%s ends inside a line: ...%s",
-		      path, text + (length > 80 ? length - 80 : 0));
+	ck_assert_msg(length == 0 || text[length - 1] == '\n', "%s ends inside a line: ...%s", path,
+		      text + (length > 80 ? length - 80 : 0));
 	free_lines(parse_lines(text, &count), count);
 	free(text);
 	return count;

@@ -227,13 +227,13 @@ START_TEST(test_quoted_values_are_escaped_and_cut)
 	/* control characters, a newline, quotes, backslashes and bytes that are
 	 * not UTF-8 are escaped (error.h), so a value cannot forge a log line
 	 * nor end its quotes early; a long value is cut with "..." */
-	assert_only_error("{\"feed\":\"f\",\"mode\":\"a\\u0007\\n\\\"\\\\\xff\"}",
-			  "mode: must be \"enforce\" or \"monitor\", not \"a\\x07\\n\\\"\\\\\\xff\"");
+	assert_only_error(
+	    "{\"feed\":\"f\",\"mode\":\"a\\u0007\\n\\\"\\\\\xff\"}",
+	    "mode: must be \"enforce\" or \"monitor\", not \"a\\x07\\n\\\"\\\\\\xff\"");
 	char text[600], message[600];
 	snprintf(text, sizeof(text), "{\"feed\":\"f\",\"log.client-ip\":\"%0400d\"}", 0);
 	snprintf(message, sizeof(message),
-		 "log.client-ip: must be \"full\", \"truncate\" or \"none\", not \"%0300d...\"",
-		 0);
+		 "log.client-ip: must be \"full\", \"truncate\" or \"none\", not \"%0300d...\"", 0);
 	assert_only_error(text, message);
 }
 END_TEST
