@@ -125,8 +125,9 @@ struct dnsfilter {
 /**
  * Ask for a purge of the message cache against the feed in force, and
  * wake a worker to do it with a query to this Unbound (watcher thread).
+ * @return the request's number: the purge is done when purge_done reaches it.
  */
-void dnsfilter_request_purge(struct dnsfilter *filter);
+uint64_t dnsfilter_request_purge(struct dnsfilter *filter);
 
 /** Wake a worker with a query to this Unbound (any thread). */
 void dnsfilter_wake_worker(struct dnsfilter *filter);
@@ -371,6 +372,9 @@ int dnsfilter_load_optout(struct dnsfilter *filter, int use_copy, struct dnsf_ci
 
 /** Start the watcher thread (when watch-interval > 0). @return 1 on success. */
 int dnsfilter_watcher_start(struct dnsfilter *filter);
+/** How long the watcher waits for the purge after a change before it logs
+ * the change as in force with the purge still under way. */
+#define DNSFILTER_PURGE_WAIT_SECONDS 30
 /** How long stop waits for the watcher before it leaves it behind. */
 #define DNSFILTER_WATCHER_STOP_SECONDS 10
 

@@ -54,10 +54,11 @@ int dnsfilter_is_wake_query(const uint8_t *qname, size_t length)
 	return 0;
 }
 
-void dnsfilter_request_purge(struct dnsfilter *filter)
+uint64_t dnsfilter_request_purge(struct dnsfilter *filter)
 {
-	atomic_fetch_add(&filter->purge_requested, 1);
+	uint64_t request = atomic_fetch_add(&filter->purge_requested, 1) + 1;
 	dnsfilter_wake_worker(filter);
+	return request;
 }
 
 void dnsfilter_wake_worker(struct dnsfilter *filter)

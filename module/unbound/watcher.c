@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +49,51 @@ static double seconds_since(const struct timespec *start)
 	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* Wait until the purge asked for as request is done (a worker does it,
+ * woken by a query to this Unbound), at most DNSFILTER_PURGE_WAIT_SECONDS
+ * and never past a stop; the wake-up query goes again every second in case
+ * one was lost. Says in said how it ended, for the line that tells the
+ * change: after "cache purged", no path serves an answer the change made
+ * stale. */
+static void wait_for_purge(struct dnsfilter *filter, uint64_t request, char *said, size_t size)
+{
+	struct timespec start;
+	long waited_ms = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (filter->self_address_length == 0) {
+		snprintf(said, size, "the cache is purged at the next query");
+		return;
+	}
+	pthread_mutex_lock(&filter->lock);
+	for (;;) {
+		if (atomic_load(&filter->purge_done) >= request) {
+			snprintf(said, size, "cache purged after %.1f ms",
+				 seconds_since(&start) * 1e3);
+			break;
+		}
+		if (filter->stopping || waited_ms >= DNSFILTER_PURGE_WAIT_SECONDS * 1000L) {
+			snprintf(said, size, "the cache purge is still under way");
+			break;
+		}
+		if (waited_ms > 0 && waited_ms % 1000 == 0) {
+			pthread_mutex_unlock(&filter->lock);
+			dnsfilter_wake_worker(filter);
+			pthread_mutex_lock(&filter->lock);
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 2000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&filter->wake, &filter->lock, &until);
+		waited_ms += 2;
+	}
+	pthread_mutex_unlock(&filter->lock);
+}
+
 static void count_feed_failure(struct dnsfilter *filter)
 {
 	if (filter->reporter)
@@ -59,7 +105,7 @@ static void check_feed(struct dnsfilter *filter)
 	struct file_version version;
 	struct timespec start;
 	struct dnsf_index *index;
-	char name[DNSFILTER_LOGGED_SIZE];
+	char name[DNSFILTER_LOGGED_SIZE], purged[64];
 
 	file_version_read(filter->settings.feed, &version);
 	if (file_version_same(&version, &filter->feed_version))
@@ -79,13 +125,16 @@ static void check_feed(struct dnsfilter *filter)
 	struct dnsf_index_info info;
 	dnsf_index_info(index, &info);
 	publish_index(filter, index);
-	dnsfilter_request_purge(filter);
+	double load_seconds = seconds_since(&start);
 	if (filter->reporter)
 		dnsf_reporter_set_feed(filter->reporter, info.serial);
+	/* Told once the purge is done: until then a real answer cached earlier
+	 * for a newly listed name may still be served from the cache. */
+	wait_for_purge(filter, dnsfilter_request_purge(filter), purged, sizeof(purged));
 	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
-		 "loaded in %.3f s",
+		 "loaded in %.3f s; %s",
 		 dnsfilter_logged(filter->settings.feed, name), (unsigned long long)info.serial,
-		 info.entry_count, info.exact_count + info.wildcard_count, seconds_since(&start));
+		 info.entry_count, info.exact_count + info.wildcard_count, load_seconds, purged);
 }
 
 static void check_optout(struct dnsfilter *filter)
