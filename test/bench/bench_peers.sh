@@ -19,7 +19,8 @@
 #
 # Environment: BENCH_DIR (/tmp/dnsfilter-bench) PORT (5454) SEED (42)
 #   DP_SECS (10) DP_REPS (3) UB_CPU (0) DP_CPU (1) LOAD_MAX (600 s)
-#   MODES ("module localzone rpz") UB (build/unbound-<scripts/unbound-version>/sbin/unbound)
+#   MODES ("module localzone rpz") PEERS_MAX (2000000: larger N, the module
+#   alone) UB (build/unbound-<scripts/unbound-version>/sbin/unbound)
 #   MODULE (build/cmake/dnsfilter.so)
 set -uo pipefail
 export LC_ALL=C
@@ -35,6 +36,7 @@ UB_CPU=${UB_CPU:-0}
 DP_CPU=${DP_CPU:-1}
 LOAD_MAX=${LOAD_MAX:-600}
 MODES=${MODES:-module localzone rpz}
+PEERS_MAX=${PEERS_MAX:-2000000} # above it, the module alone
 UB=${UB:-$ROOT/build/unbound-$(cat "$ROOT/scripts/unbound-version")/sbin/unbound}
 MODULE=${MODULE:-$ROOT/build/cmake/dnsfilter.so}
 SINK_A=192.0.2.1
@@ -131,8 +133,12 @@ write_case() {
 			awk -v a="$SINK_A" -v aaaa="$SINK_AAAA" '{ printf "%s A %s\n%s AAAA %s\n", $1, a, $1, aaaa }' "$DATA/names-$n.txt"
 		} > "$dir/rpz.zone" ;;
 	module)
-		printf '{"feed": "%s", "sinkhole": {"a": "%s", "aaaa": "%s"}, "ttl": 60, "watch-interval": 0}\n' \
-			"$DATA/feed-$n.json" "$SINK_A" "$SINK_AAAA" > "$dir/dnsfilter.json" ;;
+		# a state dir of the case's own: the first start parses the JSON and
+		# writes the index image there, the restart maps it; limits above N
+		mkdir -p "$dir/state"
+		printf '{"feed": "%s", "state-dir": "%s", "sinkhole": {"a": "%s", "aaaa": "%s"}, "ttl": 60, "watch-interval": 0, "limits": {"feed-bytes": %d, "feed-entries": %d, "feed-names": %d}}\n' \
+			"$DATA/feed-$n.json" "$dir/state" "$SINK_A" "$SINK_AAAA" \
+			$((n * 64 + 100000000)) $((n / 10 + 1000)) $((n + 1000)) > "$dir/dnsfilter.json" ;;
 	esac
 }
 
@@ -240,6 +246,26 @@ run_case() {
 	fi
 
 	measure_qps "$qfile" "$dir"
+	if [ "$mode" = module ]; then
+		# a restart with the feed unchanged: the index image of the first
+		# start is mapped, not the JSON parsed again
+		stop_unbound
+		log "$mode N=$n: restarting with the feed unchanged"
+		: >"$dir/unbound.log"
+		t0=$EPOCHREALTIME
+		DNSFILTER_CONF="$dir/dnsfilter.json" taskset -c "$UB_CPU" "$UB" -d -c "$dir/unbound.conf" > "$dir/stdout-restart.log" 2>&1 &
+		UB_PID=$!
+		if wait_serving "$probe" "$expect"; then
+			local restart_s mapped=false
+			restart_s=$(secs_since "$t0" "$SERVE_T")
+			grep -q 'index mapped from its image' "$dir/unbound.log" && mapped=true
+			sleep 1
+			extra+=", \"restart_s\": $restart_s, \"restart_rss_kb\": $(status_kb VmRSS), \"restart_mapped\": $mapped"
+			log "$mode N=$n: restart serving after $restart_s s (image mapped: $mapped)"
+		else
+			log "$mode N=$n: no answer after the restart"
+		fi
+	fi
 	printf '{"run": "%s", "mode": "%s", "n": %d, "load_s": %s, "port_bound_s": %s, "rss_kb": %d, "hwm_kb": %d, "qps": %s, "qps_runs": [%s], "qps_per_core": %s, "ub_cpu_runs": [%s], "dnsperf": "-T 1 -c 2 -l %d x%d", "lost": %d, "noerror_pct": %s, "checks_ok": %s, "query_lines": %d, "loadavg": "%s", "seed": %d, "git": "%s"%s}\n' \
 		"$RUN_ID" "$mode" "$n" "$load_s" "$port_s" "$rss" "$hwm" "${QPS:-0}" "$QPS_RUNS" "${QPS_CORE:-0}" "$CPU_RUNS" \
 		"$DP_SECS" "$DP_REPS" "$LOST" "${NOERROR:-0}" "$checks" "$(wc -l < "$qfile")" \
@@ -251,7 +277,15 @@ run_case() {
 log "run $RUN_ID: sizes ${SIZES[*]}, modes none $MODES; results in $BENCH_DIR/results.jsonl"
 run_case none 0 || die "the list-less baseline does not start"
 for n in "${SIZES[@]}"; do
-	for mode in $MODES; do run_case "$mode" "$n"; done
+	for mode in $MODES; do
+		if [ "$mode" != module ] && ((n > PEERS_MAX)); then
+			log "$mode N=$n: not run (above PEERS_MAX=$PEERS_MAX: local-zone and RPZ take minutes and GBs there)"
+			printf '{"run": "%s", "mode": "%s", "n": %d, "error": "not run: N above PEERS_MAX=%d"}\n' \
+				"$RUN_ID" "$mode" "$n" "$PEERS_MAX" >> "$BENCH_DIR/results.jsonl"
+			continue
+		fi
+		run_case "$mode" "$n"
+	done
 done
 
 # ---- the table ----------------------------------------------------------------
@@ -280,17 +314,19 @@ def qratio(mod, peer):
 print("\nrun %s; QPS = median of %s dnsperf run(s) of %s s (Unbound CPU share of that run); "
       "B/name = (VmRSS - none's VmRSS) / N;\nQPS/core = QPS / Unbound's CPU share (median over the runs); QPS ratios: raw (per core);\n"
       "none: no list, QPS on its one local-data name (passthru.test A)\n" % (run, reps, secs))
-print("| mode | N | load s | RSS MiB (HWM) | B/name | QPS (ub CPU) | QPS/core "
+print("| mode | N | load s | restart s | RSS MiB (HWM) | B/name | QPS (ub CPU) | QPS/core "
       "| load lz/mod | load rpz/mod | B/name lz/mod | B/name rpz/mod | QPS mod/lz | QPS mod/rpz |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     if "error" in r:
-        print("| %s | %d | %s |" % (r["mode"], r["n"], r["error"]) + " |" * 10)
+        print("| %s | %d | %s |" % (r["mode"], r["n"], r["error"]) + " |" * 11)
         continue
     runs = r["qps_runs"]
     cpu = r["ub_cpu_runs"][runs.index(min(runs, key=lambda q: abs(q - r["qps"])))]
     b = per_name(r)
-    cells = [r["mode"], "{:,}".format(r["n"]), "%.2f" % r["load_s"],
+    restart = ("%.2f%s" % (r["restart_s"], "" if r.get("restart_mapped") else " (parsed)")
+               if "restart_s" in r else "")
+    cells = [r["mode"], "{:,}".format(r["n"]), "%.2f" % r["load_s"], restart,
              "%.0f (%.0f)" % (r["rss_kb"] / 1024, r["hwm_kb"] / 1024),
              "%.0f" % b if b is not None else "-", "{:,.0f} ({:.0%})".format(r["qps"], cpu),
              "{:,.0f}".format(r["qps_per_core"])]
