@@ -9,13 +9,26 @@
 #define LABEL_MAX 63
 #define FEED_NAME_MAX 253
 
-static uint8_t key_byte(uint8_t octet)
+/* A key byte for each octet: ASCII letters lowercased, the zero octet
+ * (DNSF_KEY_LABEL_END in a key) moved to DNSF_KEY_ZERO_OCTET, every other
+ * octet itself. A table: this runs for every byte of every name looked up. */
+#define ROW(b)                                                                                     \
+	KB((b) + 0), KB((b) + 1), KB((b) + 2), KB((b) + 3), KB((b) + 4), KB((b) + 5), KB((b) + 6), \
+	    KB((b) + 7), KB((b) + 8), KB((b) + 9), KB((b) + 10), KB((b) + 11), KB((b) + 12),       \
+	    KB((b) + 13), KB((b) + 14), KB((b) + 15)
+#define KB(o)                                                                                      \
+	(uint8_t)((o) >= 'A' && (o) <= 'Z'    ? (o) - 'A' + 'a'                                    \
+		  : (o) == DNSF_KEY_LABEL_END ? DNSF_KEY_ZERO_OCTET                                \
+					      : (o))
+static const uint8_t key_bytes[256] = { ROW(0),   ROW(16),  ROW(32),  ROW(48),  ROW(64),  ROW(80),
+					ROW(96),  ROW(112), ROW(128), ROW(144), ROW(160), ROW(176),
+					ROW(192), ROW(208), ROW(224), ROW(240) };
+#undef KB
+#undef ROW
+
+static inline uint8_t key_byte(uint8_t octet)
 {
-	if (octet >= 'A' && octet <= 'Z')
-		return (uint8_t)(octet - 'A' + 'a');
-	if (octet == DNSF_KEY_LABEL_END)
-		return DNSF_KEY_ZERO_OCTET;
-	return octet;
+	return key_bytes[octet];
 }
 
 int dnsf_key_from_wire(const uint8_t *wire, size_t wire_length, struct dnsf_key *key)

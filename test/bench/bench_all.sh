@@ -15,8 +15,8 @@
 #      and 1M (10M: the module alone)
 #   2. bench_index 1000000: the index image: write, map, PSS of two
 #      processes mapping the same image
-#   3. bench_cachehit.py and --blocked: instructions per cache hit and per
-#      blocked answer (callgrind)
+#   3. bench_cachehit.py, --miss and --blocked: instructions per cache hit,
+#      per cache miss and per blocked answer (callgrind)
 #   4. bench_qps.py: cache-hit and cache-miss QPS with and without the module
 #   5. bench_purge.py --names 100000: the hot swap's purge with 100k cached
 #      answers, the slowest answer of a probe meanwhile
@@ -86,6 +86,7 @@ part peers env BENCH_DIR="$PEERS" MODULE="$MODULE" DP_SECS=$DP_SECS DP_REPS=$DP_
 part index "$BUILD/bench_index" "$BIG"
 part cachehit python3 "$HERE/bench_cachehit.py" --queries $CALLS --module "$MODULE"
 part blocked python3 "$HERE/bench_cachehit.py" --queries $CALLS --module "$MODULE" --blocked
+part miss python3 "$HERE/bench_cachehit.py" --queries $((CALLS / 5)) --module "$MODULE" --miss
 part qps python3 "$HERE/bench_qps.py" --seconds $QPS_SECS --reps $QPS_REPS --module "$MODULE"
 part purge python3 "$HERE/bench_purge.py" --names $PURGE_NAMES
 part swap env DNSFILTER_MODULE="$MODULE" "$HERE/bench_swap.sh" --names $SWAP_NAMES \
@@ -163,6 +164,11 @@ for line in table_rows("cachehit"):
     if len(cells) == 3:
         print("| instructions per cache hit: %s | | %s | | | %s vs Unbound alone |" % (
             cells[0], cells[1], cells[2]))
+for line in table_rows("miss"):
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    if len(cells) == 3:
+        print("| instructions per cache miss (the whole resolution): %s | | %s | | | %s vs "
+              "Unbound alone |" % tuple(cells))
 for line in table_rows("blocked"):
     cells = [c.strip() for c in line.strip("|").split("|")]
     if len(cells) == 3 and "local-zone" in cells[0]:
@@ -222,7 +228,7 @@ for i, line in enumerate(lines):
                   % ("{:,}".format(int(c[0])), c[1], c[2], c[3], c[5]))
 PY
 	printf '\n## The parts\n'
-	for f in peers index cachehit blocked qps purge swap; do
+	for f in peers index cachehit miss blocked qps purge swap; do
 		printf '\n### %s\n\n```\n' "$f"
 		cat "$BENCH_DIR/part-$f.txt" 2>/dev/null
 		printf '```\n'

@@ -10,13 +10,17 @@ name once so it is cached, zeroes the counters (callgrind_control -z),
 asks it N times more, dumps (callgrind_control -d) and divides the
 instructions by N.
 
+With --miss each query asks a new name (an NSD wildcard): instructions
+per cache miss, the whole resolution (client query, the query to NSD,
+its answer: all of them go through comm_point_udp_callback).
+
 With --blocked it counts instructions per answer for a listed name
 instead: the module's sinkhole answer (no cache: every one runs the mesh
 and the module) beside Unbound's own local-zone redirect with the same
 address, the peer's fastest way to block a name.
 
 Usage: test/bench/bench_cachehit.py [--queries N] [--threads T] [--module PATH] [--label TEXT]
-                                    [--blocked]
+                                    [--blocked | --miss]
   BENCH_KEEP=DIR keeps each case's callgrind dump there (callgrind_annotate).
   --module   the dnsfilter.so to measure (default build/cmake/dnsfilter.so,
              or $DNSFILTER_MODULE): give an older build to compare versions.
@@ -45,13 +49,15 @@ def query_packet(name, qid):
     return header + wire + b"\0" + struct.pack("!HH", 1, 1)
 
 
-def ask(port, count, name=NAME):
-    """count queries for name, one at a time; each must get an answer."""
+def ask(port, count, name=NAME, first=0):
+    """count queries for name, one at a time; each must get an answer. A
+    name with %d in it is a new name each time (first, first + 1, ...)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(10)
     try:
         for i in range(count):
-            sock.sendto(query_packet(name, i & 0xFFFF), (harness.LOOPBACK, port))
+            qname = name % (first + i) if "%d" in name else name
+            sock.sendto(query_packet(qname, i & 0xFFFF), (harness.LOOPBACK, port))
             reply, _ = sock.recvfrom(4096)
             if len(reply) < 12 or (reply[3] & 0x0F) != 0:
                 raise RuntimeError("bad answer to query %d" % i)
@@ -78,7 +84,8 @@ def measure(label, modules, settings, queries, module, threads, name=NAME, extra
     unbound = None
     try:
         nsd = harness.Nsd(workdir, {"bench.test": harness.zone_text(
-            "bench.test", ["www A 198.51.100.1"], ttl=86400)}).start()
+            "bench.test", ["www A 198.51.100.1", "*.miss A 198.51.100.2"], ttl=86400)},
+            extra=["rrl-ratelimit: 0"]).start()
         out = workdir.file("callgrind.out")
         prefix = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out + ".%p",
                   "--toggle-collect=comm_point_udp_callback"]
@@ -97,7 +104,7 @@ def measure(label, modules, settings, queries, module, threads, name=NAME, extra
         ask(unbound.port, 20, name)  # cached, and the code paths warm
         pid = str(unbound.process.pid)
         callgrind_control("-z", pid)
-        ask(unbound.port, queries, name)
+        ask(unbound.port, queries, name, first=20)
         callgrind_control("-d", pid)
         dumps = sorted(glob.glob(out + ".%s.*" % pid), key=os.path.getmtime)
         if not dumps:
@@ -124,6 +131,9 @@ def main():
     parser.add_argument("--label", default="module")
     parser.add_argument("--blocked", action="store_true",
                         help="a listed name: the sinkhole beside local-zone redirect")
+    parser.add_argument("--miss", action="store_true",
+                        help="a new name each time (a wildcard at NSD): instructions per "
+                        "cache miss, the whole resolution")
     parser.add_argument("--threads", type=int, default=1,
                         help="num-threads (with 1, Unbound alone is single-threaded and "
                         "glibc takes its cheaper single-thread paths; the module's "
@@ -152,6 +162,10 @@ def main():
             ("%s sinkhole, counters on" % args.label, "dynlib validator iterator", counted, 0),
         ]
         extras = [local, (), ()]
+    if args.miss:
+        name, what = "m%d.miss.bench.test", "cache miss"
+        cases = cases[:3]
+        extras = extras[:3]
     values = []
     for (label, modules, settings, _), extra in zip(cases, extras):
         values.append(measure(label, modules, settings, args.queries, module,
