@@ -53,7 +53,7 @@ say "set-up: module and C benchmarks (gcc, $BUILD)"
 {
 	env -u CC CC=gcc cmake -S "$ROOT" -B "$BUILD" -DUNBOUND_SRC_DIR="$ROOT/build/unbound-$VERSION/src" \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-		cmake --build "$BUILD" -j2 --target dnsfilter bench_index
+		cmake --build "$BUILD" -j2 --target dnsfilter dnsfilter-check bench_index
 } >"$BENCH_DIR/build.log" 2>&1 || { tail -n 20 "$BENCH_DIR/build.log" >&2; die "the build failed"; }
 MODULE=$BUILD/dnsfilter.so
 [ -f "$MODULE" ] || die "no module at $MODULE"
@@ -201,21 +201,24 @@ def swap_row(label):
 
 names = re.search(r"Feed: (\d+) names", text("swap"))
 N = "{:,}".format(int(names.group(1))) if names else ""
+# columns: no swap, swaps (JSON parsed), swaps (image shipped), local-zone reload
 r = swap_row("rename -> new feed in force")
-if r:
-    print("| hot swap under load: rename -> in force (cache purged) min/avg/max | %s | %s | "
-          "reload: %s | | |" % (N, r[1], (swap_row("reload -> 'start of service'") or ["", "", "-"])[2]))
+if r and len(r) >= 4:
+    print("| hot swap under load: rename -> in force (cache purged) min/avg/max, JSON / image "
+          "shipped | %s | %s / %s | reload outage: %s | | |"
+          % (N, r[1], r[2], (swap_row("reload -> 'start of service'") or ["-"] * 4)[3]))
 gap = swap_row("longest gap between probe answers")
-if gap:
-    print("| longest gap between probe answers (10 ms probe) | %s | %s (no swap: %s) | %s | | |"
-          % (N, gap[1], gap[0], gap[2]))
+if gap and len(gap) >= 4:
+    print("| longest gap between probe answers (10 ms probe): no swap / JSON / image | %s | "
+          "%s / %s / %s | %s | | |" % (N, gap[0], gap[1], gap[2], gap[3]))
 p99 = swap_row("latency p99 (from dnsperf -v)")
-if p99:
-    print("| dnsperf latency p99 | %s | %s (no swap: %s) | %s | | |" % (N, p99[1], p99[0], p99[2]))
+if p99 and len(p99) >= 4:
+    print("| dnsperf latency p99: no swap / JSON / image | %s | %s / %s / %s | %s | | |"
+          % (N, p99[0], p99[1], p99[2], p99[3]))
 hwm, one = swap_row("VmHWM during the run"), swap_row("RSS with the names loaded")
-if hwm and one:
-    print("| RSS: with the names / peak during the swaps | %s | %s / %s | %s / %s | | |"
-          % (N, one[1], hwm[1], one[2], hwm[2]))
+if hwm and one and len(hwm) >= 4:
+    print("| RSS with the names / peak during swaps: JSON / image shipped | %s | %s / %s / %s "
+          "| %s / %s | | |" % (N, one[1], hwm[1], hwm[2], one[3], hwm[3]))
 lines = text("index").splitlines()
 for i, line in enumerate(lines):
     if "image write s" not in line:

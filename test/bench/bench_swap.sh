@@ -16,6 +16,9 @@
 #    each rename to the module's "new feed in force" line, the longest gap
 #    between answers of a probe querying every 10 ms, and peak RSS (VmHWM,
 #    reset after the warm-up) against RSS with one feed loaded.
+#    A third time with each feed's index image compiled once
+#    (dnsfilter-check --compile) and put in the state directory before its
+#    rename, as a fleet host receives it: the module maps it.
 # 3. stock: Unbound with module-config "iterator" and feed 1's names as
 #    local-zone redirect + local-data A 0.0.0.0; the same dnsperf load, and
 #    one `unbound-control reload` during it. Printed: the same, with the
@@ -28,7 +31,8 @@
 #
 # Usage: test/bench/bench_swap.sh [--names N] [--rate QPS] [--duration S]
 #            [--swaps K] [--threads T] [--keep] [--skip-stock]
-# Environment: DNSFILTER_UNBOUND (sbin dir), DNSFILTER_MODULE (the .so).
+# Environment: DNSFILTER_UNBOUND (sbin dir), DNSFILTER_MODULE (the .so),
+#   DNSFILTER_CHECK (dnsfilter-check; default beside the module).
 # Run as root (NSD with username ""). Only 127.0.0.1 is used.
 
 DNSFILTER_REPO=$(cd "$(dirname "$0")/../.." && pwd) exec python3 - "$@" <<'PY'
@@ -53,6 +57,7 @@ import harness  # noqa: E402 (ports)
 SBIN = os.environ.get("DNSFILTER_UNBOUND", os.path.join(
     REPO, "build", "unbound-" + open(os.path.join(REPO, "scripts", "unbound-version")).read().strip(), "sbin"))
 MODULE = os.environ.get("DNSFILTER_MODULE", os.path.join(REPO, "build", "cmake", "dnsfilter.so"))
+CHECK = os.environ.get("DNSFILTER_CHECK", os.path.join(os.path.dirname(MODULE), "dnsfilter-check"))
 ZONE = "bench.test"
 
 parser = argparse.ArgumentParser(prog="bench_swap.sh")
@@ -427,9 +432,12 @@ def warm_up(port):
 # Runs
 
 
-def run_dnsfilter(label, swaps):
+def run_dnsfilter(label, swaps, compiled=False):
     """Unbound + dnsfilter with feed 1; dnsperf for the duration; swaps
-    feed replacements by rename, evenly spread. Return the figures."""
+    feed replacements by rename, evenly spread. compiled: before each
+    rename, the new feed's index image (dnsfilter-check --compile) is put
+    in the state directory, as a fleet host receives it with the feed, so
+    the module maps it instead of parsing the JSON. Return the figures."""
     port, control_port = free_ports(2)
     conf = unbound_conf(label, port, control_port, module=True)
     with open(path("dnsfilter.json"), "w") as f:
@@ -468,6 +476,9 @@ def run_dnsfilter(label, swaps):
         while time.monotonic() < target:
             time.sleep(0.01)
         source = "feed-2.json" if k % 2 == 0 else "feed-1.json"
+        if compiled:
+            os.link(path(source + ".image"), path("feed.json.index.next"))
+            os.replace(path("feed.json.index.next"), path("feed.json.index"))
         os.link(path(source), path("feed.json.next"))
         renamed = time.monotonic()
         os.replace(path("feed.json.next"), path("feed.json"))
@@ -590,10 +601,16 @@ def run_stock(label):
 
 COLUMNS = [("baseline", "dnsfilter, no swap"),
            ("swaps", "dnsfilter, %d hot swaps" % args.swaps),
+           ("compiled", "%d swaps, image shipped" % args.swaps),
            ("stock", "stock local-zone, 1 reload")]
 try:
     results["baseline"] = run_dnsfilter("baseline", 0)
     results["swaps"] = run_dnsfilter("swaps", args.swaps)
+    # the fleet way: each feed's image compiled once, shipped with it
+    for feed_name in ("feed-1.json", "feed-2.json"):
+        subprocess.run([CHECK, path(feed_name), "--compile", path(feed_name + ".image")],
+                       check=True, stdout=subprocess.DEVNULL, timeout=600)
+    results["compiled"] = run_dnsfilter("compiled", args.swaps, compiled=True)
     if not args.skip_stock:
         results["stock"] = run_stock("stock")
 finally:
