@@ -29,6 +29,10 @@ struct dnsf_json_arena *dnsf_json_arena_begin(void);
  */
 void dnsf_json_arena_end(struct dnsf_json_arena *arena);
 
+/** 1 when an allocation in the arena failed: a parse that returned NULL
+ * then ran out of memory, whatever cJSON says. */
+int dnsf_json_arena_failed(const struct dnsf_json_arena *arena);
+
 /** Bytes the arena holds, for reporting peak memory. */
 size_t dnsf_json_arena_size(const struct dnsf_json_arena *arena);
 

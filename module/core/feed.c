@@ -500,7 +500,7 @@ static enum byte_problem scan_bytes(const char *text, size_t length, size_t max_
 
 /* Check the bytes and parse them; errors name the line and column. */
 static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed_limits *limits,
-			 struct dnsf_errors *errors)
+			 const struct dnsf_json_arena *arena, struct dnsf_errors *errors)
 {
 	const char *parse_end = NULL;
 	size_t line, column, offset;
@@ -550,6 +550,12 @@ static cJSON *parse_json(const char *text, size_t length, const struct dnsf_feed
 				"JSON syntax error at line %zu column %zu: text after the end "
 				"of the JSON document",
 				line, column);
+		return NULL;
+	}
+	if (dnsf_json_arena_failed(arena)) {
+		/* cJSON cannot tell; its failure was the arena's */
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY,
+				     "out of memory while parsing the JSON (%zu bytes)", length);
 		return NULL;
 	}
 	offset = 0;
@@ -689,7 +695,7 @@ int dnsf_feed_parse(const char *text, size_t length, const struct dnsf_feed_limi
 		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
 		goto fail;
 	}
-	root = parse_json(text, length, limits, errors);
+	root = parse_json(text, length, limits, arena, errors);
 	if (!root)
 		goto fail;
 	if (!cJSON_IsObject(root)) {

@@ -40,6 +40,8 @@ struct chunk {
 struct dnsf_json_arena {
 	struct chunk *chunks;
 	size_t total;
+	/** 1 once an allocation failed: cJSON then reports a syntax error */
+	int failed;
 };
 
 static __thread struct dnsf_json_arena *active;
@@ -57,8 +59,10 @@ static void *arena_alloc(struct dnsf_json_arena *arena, size_t size)
 		 * back at once instead of leaving it in malloc's heap */
 		chunk = mmap(NULL, sizeof(*chunk) + capacity, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (chunk == MAP_FAILED)
+		if (chunk == MAP_FAILED) {
+			arena->failed = 1;
 			return NULL;
+		}
 		chunk->size = capacity;
 		chunk->used = 0;
 		chunk->next = arena->chunks;
@@ -129,6 +133,11 @@ void dnsf_json_arena_end(struct dnsf_json_arena *arena)
 		munmap(chunk, sizeof(*chunk) + chunk->size);
 	}
 	free(arena);
+}
+
+int dnsf_json_arena_failed(const struct dnsf_json_arena *arena)
+{
+	return arena && arena->failed;
 }
 
 size_t dnsf_json_arena_size(const struct dnsf_json_arena *arena)

@@ -11,6 +11,7 @@
  * the value, and every error is reported.
  */
 #include "dnsfilter/settings.h"
+#include "dnsfilter/json.h"
 #include "dnsfilter/file.h"
 #include "dnsfilter/limits.h"
 #include "dnsfilter/timeparse.h"
@@ -548,8 +549,21 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
 		return 0;
 	}
+	/* in an arena, which tells a failed allocation from a syntax error */
+	struct dnsf_json_arena *arena = dnsf_json_arena_begin();
+	if (!arena) {
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY, "out of memory");
+		return 0;
+	}
 	root = cJSON_ParseWithLengthOpts(text, length, &parse_end, 0);
+	if (!root && dnsf_json_arena_failed(arena)) {
+		dnsf_json_arena_end(arena);
+		dnsf_errors_add_kind(errors, DNSF_ERROR_MEMORY,
+				     "out of memory while parsing the JSON (%zu bytes)", length);
+		return 0;
+	}
 	if (!root) {
+		dnsf_json_arena_end(arena);
 		size_t offset = parse_end ? (size_t)(parse_end - text) : 0, line = 1;
 		for (size_t i = 0; i < offset && i < length; i++)
 			line += text[i] == '\n';
@@ -568,6 +582,7 @@ int dnsf_settings_parse(const char *text, size_t length, const char *source,
 		default_state_dir(settings, errors);
 	}
 	cJSON_Delete(root);
+	dnsf_json_arena_end(arena);
 	return errors->count == errors_before;
 }
 

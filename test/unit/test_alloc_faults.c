@@ -46,9 +46,6 @@ struct run {
 	size_t loaded_copy_errors, loaded_save_errors, loaded_file_memory;
 };
 
-/** Runs with a failed JSON parse reported as a syntax error (below). */
-static unsigned long parse_failures_reported_as_syntax;
-
 /** A scenario: act with the allocator armed, verify the outcome (paused:
  * NULL when right, else why not), release everything. */
 struct scenario {
@@ -112,11 +109,6 @@ static unsigned long fail_each_allocation(const struct scenario *scenario, enum 
 		if (!injected) {
 			printf("%s: %lu allocations, each made to fail (%s)\n", scenario->name,
 			       total, mode_name(mode));
-			if (parse_failures_reported_as_syntax)
-				printf("  known: %lu runs reported a failed allocation in the JSON "
-				       "parser as a syntax error\n",
-				       parse_failures_reported_as_syntax);
-			parse_failures_reported_as_syntax = 0;
 			return total;
 		}
 	}
@@ -131,27 +123,10 @@ static void fail_each_allocation_both_ways(const struct scenario *scenario)
 		      scenario->name);
 }
 
-/*
- * Runs in which an allocation inside cJSON's parser failed and the parse
- * was reported as a JSON syntax error (kind "invalid") rather than as out
- * of memory: cJSON returns NULL for both, and the core cannot tell them
- * apart yet (docs/faults.md). The feed or settings are still refused, with
- * nothing leaked, so it is accepted here as a degraded result, and counted.
- */
-static int is_json_syntax_error_only(const struct dnsf_errors *errors)
-{
-	return errors->count == 1 && dnsf_errors_count_kind(errors, DNSF_ERROR_INVALID) == 1 &&
-	       (errors->count_kept == 0 || errors_mention(errors, "JSON syntax error", NULL));
-}
-
 /* A failed run must say memory ran out, and nothing else went wrong. */
 static const char *memory_error_only(const struct dnsf_errors *errors)
 {
 	static char why[1024];
-	if (is_json_syntax_error_only(errors)) {
-		parse_failures_reported_as_syntax++;
-		return NULL;
-	}
 	if (dnsf_errors_count_kind(errors, DNSF_ERROR_MEMORY) == 0) {
 		char *all = dnsf_errors_join(errors, " | ");
 		snprintf(why, sizeof(why), "failed without a memory error; errors: %s",
@@ -448,8 +423,7 @@ static void act_last_good_load(struct run *run)
 		dnsf_errors_add_kind(&run->errors, DNSF_ERROR_IO, "file");
 	run->loaded_copy_errors = loaded.copy_errors.count;
 	run->loaded_save_errors = loaded.save_errors.count;
-	run->loaded_file_memory = dnsf_errors_count_kind(&loaded.file_errors, DNSF_ERROR_MEMORY) +
-				  (is_json_syntax_error_only(&loaded.file_errors) ? 1 : 0);
+	run->loaded_file_memory = dnsf_errors_count_kind(&loaded.file_errors, DNSF_ERROR_MEMORY);
 	dnsf_loaded_clear(&loaded);
 }
 
