@@ -4,8 +4,9 @@
 # beside Unbound's own local-zone and RPZ where they fit. A benchmark, not
 # a test: it prints figures and fails only when a part cannot run.
 #
-# usage: test/bench/bench_all.sh [--quick]
+# usage: test/bench/bench_all.sh [--quick | --summary]
 #   --quick   small sizes and short runs (a few minutes), to try the script
+#   --summary only the summary again, from the parts' outputs in $BENCH_DIR
 #
 # Parts, in this order (about 25 minutes on a 2-core machine; the first run
 # also generates the names, ~5 minutes more for 10M):
@@ -15,8 +16,9 @@
 #      and 1M (10M: the module alone)
 #   2. bench_index 1000000: the index image: write, map, PSS of two
 #      processes mapping the same image
-#   3. bench_cachehit.py, --miss and --blocked: instructions per cache hit,
-#      per cache miss and per blocked answer (callgrind)
+#   3. bench_cachehit.py (num-threads 1 and 2), --miss and --blocked:
+#      instructions per cache hit, per cache miss and per blocked answer
+#      (callgrind)
 #   4. bench_qps.py: cache-hit and cache-miss QPS with and without the module
 #   5. bench_purge.py --names 100000: the hot swap's purge with 100k cached
 #      answers, the slowest answer of a probe meanwhile
@@ -36,8 +38,13 @@ HERE=$ROOT/test/bench
 BENCH_DIR=${BENCH_DIR:-/tmp/dnsfilter-bench-all}
 VERSION=$(cat "$ROOT/scripts/unbound-version")
 BUILD=$ROOT/build/bench
-QUICK=0
-[ "${1:-}" = --quick ] && QUICK=1
+QUICK=0 SUMMARY_ONLY=0
+case ${1:-} in
+--quick) QUICK=1 ;;
+--summary) SUMMARY_ONLY=1 ;; # the table again from the parts' files in $BENCH_DIR
+"") ;;
+*) printf 'usage: %s [--quick | --summary]\n' "$0" >&2; exit 2 ;;
+esac
 
 say() { printf '[bench_all %(%T)T] %s\n' -1 "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -46,6 +53,8 @@ mkdir -p "$BENCH_DIR" || die "cannot create $BENCH_DIR"
 OUT=$BENCH_DIR/bench_all.md
 started=$SECONDS
 
+PEERS=$BENCH_DIR/peers
+if [ $SUMMARY_ONLY = 0 ]; then
 # ---- set-up ------------------------------------------------------------------
 say "set-up: scripts/setup (Unbound $VERSION, tools)"
 "$ROOT/scripts/setup" >"$BENCH_DIR/setup.log" 2>&1 || { tail -n 20 "$BENCH_DIR/setup.log" >&2; die "scripts/setup failed"; }
@@ -79,24 +88,25 @@ part() {
 	return 0
 }
 
-PEERS=$BENCH_DIR/peers
 rm -f "$PEERS/results.jsonl"
 part peers env BENCH_DIR="$PEERS" MODULE="$MODULE" DP_SECS=$DP_SECS DP_REPS=$DP_REPS \
 	PEERS_MAX=$((BIG + 1)) "$HERE/bench_peers.sh" "${SIZES[@]}"
 part index "$BUILD/bench_index" "$BIG"
 part cachehit python3 "$HERE/bench_cachehit.py" --queries $CALLS --module "$MODULE"
+part cachehit2 python3 "$HERE/bench_cachehit.py" --queries $CALLS --module "$MODULE" --threads 2
 part blocked python3 "$HERE/bench_cachehit.py" --queries $CALLS --module "$MODULE" --blocked
 part miss python3 "$HERE/bench_cachehit.py" --queries $((CALLS / 5)) --module "$MODULE" --miss
 part qps python3 "$HERE/bench_qps.py" --seconds $QPS_SECS --reps $QPS_REPS --module "$MODULE"
 part purge python3 "$HERE/bench_purge.py" --names $PURGE_NAMES
 part swap env DNSFILTER_MODULE="$MODULE" "$HERE/bench_swap.sh" --names $SWAP_NAMES \
 	--duration $SWAP_SECS --swaps $SWAPS
+fi
 
 # ---- the summary -------------------------------------------------------------
 {
 	printf '# unbound-dnsfilter benchmark, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
 	printf 'Command: `test/bench/bench_all.sh%s`; %s; Unbound %s; %s CPUs, load average at the end %s; %d s in all.\n\n' \
-		"$([ $QUICK = 1 ] && echo ' --quick')" "$(git -C "$ROOT" describe --always --dirty 2>/dev/null)" \
+		"$([ $QUICK = 1 ] && echo ' --quick')$([ $SUMMARY_ONLY = 1 ] && echo ' --summary, over the parts of the last run')" "$(git -C "$ROOT" describe --always --dirty 2>/dev/null)" \
 		"$VERSION" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" $((SECONDS - started))
 	python3 - "$BENCH_DIR" "$PEERS/results.jsonl" <<'PY'
 import json, os, re, sys
@@ -159,11 +169,12 @@ def table_rows(name):
     return [line for line in text(name).splitlines()
             if line.startswith("| ") and not line.startswith("| case") and "---" not in line]
 
-for line in table_rows("cachehit"):
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    if len(cells) == 3:
-        print("| instructions per cache hit: %s | | %s | | | %s vs Unbound alone |" % (
-            cells[0], cells[1], cells[2]))
+for part_name, threads in (("cachehit", 1), ("cachehit2", 2)):
+    for line in table_rows(part_name):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3:
+            print("| instructions per cache hit, num-threads %d: %s | | %s | | | %s vs Unbound "
+                  "alone |" % (threads, cells[0], cells[1], cells[2]))
 for line in table_rows("miss"):
     cells = [c.strip() for c in line.strip("|").split("|")]
     if len(cells) == 3:
@@ -231,7 +242,7 @@ for i, line in enumerate(lines):
                   % ("{:,}".format(int(c[0])), c[1], c[2], c[3], c[5]))
 PY
 	printf '\n## The parts\n'
-	for f in peers index cachehit miss blocked qps purge swap; do
+	for f in peers index cachehit cachehit2 miss blocked qps purge swap; do
 		printf '\n### %s\n\n```\n' "$f"
 		cat "$BENCH_DIR/part-$f.txt" 2>/dev/null
 		printf '```\n'

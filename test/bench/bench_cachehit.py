@@ -171,7 +171,7 @@ def main():
         values.append(measure(label, modules, settings, args.queries, module,
                               args.threads, name, extra))
         print("%-45s %10.1f instructions per %s" % (label, values[-1], what), file=sys.stderr)
-    print("| case (%d %ss, num-threads %d, callgrind) | instructions per answer "
+    print("| case (%d queries, each a %s; num-threads %d; callgrind) | instructions per answer "
           "| vs the first |" % (args.queries, what, args.threads))
     print("|---|---|---|")
     for (label, _, _, reference), value in zip(cases, values):
