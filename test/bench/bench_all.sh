@@ -8,8 +8,8 @@
 #   --quick   small sizes and short runs (a few minutes), to try the script
 #   --summary only the summary again, from the parts' outputs in $BENCH_DIR
 #
-# Parts, in this order (about 25 minutes on a 2-core machine; the first run
-# also generates the names, ~5 minutes more for 10M):
+# Parts, in this order (about 15 minutes on a 2-core machine; the first run
+# also generates the names, ~6 minutes more for 10M):
 #   1. bench_peers.sh 100000 1000000 10000000: start to the first sinkhole
 #      answer (JSON parsed), restart with the feed unchanged (index image
 #      mapped), RSS a name, blocked-answer QPS; local-zone and RPZ at 100k
