@@ -58,7 +58,7 @@ static double seconds_since(const struct timespec *start)
 static void wait_for_purge(struct dnsfilter *filter, uint64_t request, char *said, size_t size)
 {
 	struct timespec start;
-	long waited_ms = 0;
+	double resend_at = 1.0;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (filter->self_address_length == 0) {
@@ -67,20 +67,22 @@ static void wait_for_purge(struct dnsfilter *filter, uint64_t request, char *sai
 	}
 	pthread_mutex_lock(&filter->lock);
 	for (;;) {
+		double waited = seconds_since(&start);
 		if (atomic_load(&filter->purge_done) >= request) {
-			snprintf(said, size, "cache purged after %.1f ms",
-				 seconds_since(&start) * 1e3);
+			snprintf(said, size, "cache purged after %.1f ms", waited * 1e3);
 			break;
 		}
-		if (filter->stopping || waited_ms >= DNSFILTER_PURGE_WAIT_SECONDS * 1000L) {
+		if (filter->stopping || waited >= DNSFILTER_PURGE_WAIT_SECONDS) {
 			snprintf(said, size, "the cache purge is still under way");
 			break;
 		}
-		if (waited_ms > 0 && waited_ms % 1000 == 0) {
+		if (waited >= resend_at) {
 			pthread_mutex_unlock(&filter->lock);
 			dnsfilter_wake_worker(filter);
 			pthread_mutex_lock(&filter->lock);
+			resend_at += 1.0;
 		}
+		/* 2 ms, or until a stop signals the condition */
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += 2000000;
@@ -89,7 +91,6 @@ static void wait_for_purge(struct dnsfilter *filter, uint64_t request, char *sai
 			until.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&filter->wake, &filter->lock, &until);
-		waited_ms += 2;
 	}
 	pthread_mutex_unlock(&filter->lock);
 }

@@ -596,14 +596,14 @@ class Unbound:
                                self.workdir.file("%s.out" % self.name), env=env)
         return self
 
-    def start(self):
-        """Start and wait (bounded) until it answers; StartError with its
-        log if it exits or stays silent."""
+    def start(self, timeout=None):
+        """Start and wait (bounded: timeout s, default START_TIMEOUT) until
+        it answers; StartError with its log if it exits or stays silent."""
+        timeout = START_TIMEOUT if timeout is None else timeout
         self.launch()
         zone = next(iter(self.stubs))
         ready = wait_until(
-            lambda: (not self.process.running()) or self._answers(zone),
-            START_TIMEOUT)
+            lambda: (not self.process.running()) or self._answers(zone), timeout)
         if not self.process.running():
             code = self.process.returncode()
             self.stop()
@@ -612,7 +612,7 @@ class Unbound:
         if not ready:
             self.stop()
             raise StartError("Unbound does not answer on port %d after %ss:\n%s"
-                             % (self.port, START_TIMEOUT, _tail(self.output())))
+                             % (self.port, timeout, _tail(self.output())))
         return self
 
     def _answers(self, zone):
