@@ -163,6 +163,39 @@ struct dnsf_decision {
 void dnsf_index_decide(const struct dnsf_index *index, const struct dnsf_key *key, int64_t now,
 		       struct dnsf_decision *decision);
 
+/*
+ * Deltas. After a change (a new feed, an entry's start) only the cached
+ * answers of names the index now acts on (block, monitor) and did not act
+ * on before must go. A delta holds the listed names whose rules differ (a
+ * changed, added or started entry; an allow-list name dropped): a name the
+ * index newly acts on is in the delta or below a name in it. It is a
+ * superset: callers confirm with dnsf_index_decide. (A name the index
+ * stops acting on need not be in it: no answer of such a name is cached.)
+ */
+struct dnsf_delta;
+
+/**
+ * The names of new whose rules differ from old's (NULL old: all of new's),
+ * and old's allow-listed names that new does not allow as old did.
+ * @return the delta, or NULL when memory ran out (treat as "all names").
+ */
+struct dnsf_delta *dnsf_index_delta(const struct dnsf_index *old, const struct dnsf_index *new);
+
+/**
+ * The names of an index that have an entry starting in (after, until].
+ * @return the delta, or NULL when memory ran out (treat as "all names").
+ */
+struct dnsf_delta *dnsf_index_starts(const struct dnsf_index *index, int64_t after, int64_t until);
+
+/** Names in a delta. */
+size_t dnsf_delta_count(const struct dnsf_delta *delta);
+
+/** 1 when the name of key, or one of its parents, is in the delta. */
+int dnsf_delta_covers(const struct dnsf_delta *delta, const struct dnsf_key *key);
+
+/** Free a delta. NULL is allowed. */
+void dnsf_delta_free(struct dnsf_delta *delta);
+
 /** Words for a verdict: "none", "allow", "block", "monitor". */
 const char *dnsf_verdict_name(enum dnsf_verdict verdict);
 

@@ -90,6 +90,15 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key, size_t l
 		      struct dnsf_trie_match *matches, size_t max_matches);
 
 /**
+ * Call fn for every key of the trie, in key order (the order the builder
+ * sorts by), with its value. The key passed is valid during the call only.
+ * Recursion depth is bounded by the key length (255).
+ */
+void dnsf_trie_foreach(const struct dnsf_trie *trie,
+		       void (*fn)(const uint8_t *key, size_t length, uint32_t value, void *context),
+		       void *context);
+
+/**
  * Check the structure: offsets inside the arena, children placed after
  * their parent, every leaf holds a value, no needless node (a node without a
  * value has two or more children), key and node counts as recorded.

@@ -402,3 +402,197 @@ int dnsf_index_check(const struct dnsf_index *index, const char **why)
 {
 	return dnsf_trie_check(&index->trie, why);
 }
+
+/* Deltas (include/dnsfilter/index.h): a trie of names, no values. */
+struct dnsf_delta {
+	struct dnsf_trie trie;
+};
+
+/* The names collected for a delta: keys in one pool, by offset. */
+struct delta_build {
+	const struct dnsf_index *old, *new;
+	int64_t after, until;
+	uint8_t *pool;
+	size_t pool_size, pool_capacity;
+	struct dnsf_trie_item *items;
+	size_t count, capacity;
+	int failed, sorted;
+};
+
+static void delta_add(struct delta_build *b, const uint8_t *key, size_t length)
+{
+	if (b->failed)
+		return;
+	if (b->pool_size + length > b->pool_capacity) {
+		size_t capacity = b->pool_capacity ? b->pool_capacity * 2 : 4096;
+		while (capacity < b->pool_size + length)
+			capacity *= 2;
+		uint8_t *grown = realloc(b->pool, capacity);
+		if (!grown) {
+			b->failed = 1;
+			return;
+		}
+		b->pool = grown;
+		b->pool_capacity = capacity;
+	}
+	if (b->count == b->capacity) {
+		size_t capacity = b->capacity ? b->capacity * 2 : 256;
+		struct dnsf_trie_item *grown = realloc(b->items, capacity * sizeof(*grown));
+		if (!grown) {
+			b->failed = 1;
+			return;
+		}
+		b->items = grown;
+		b->capacity = capacity;
+	}
+	memcpy(b->pool + b->pool_size, key, length);
+	/* the key is an offset until the pool stops moving */
+	b->items[b->count].key = (const uint8_t *)(uintptr_t)b->pool_size;
+	b->items[b->count].length = (uint32_t)length;
+	b->items[b->count].value = 0;
+	b->count++;
+	b->pool_size += length;
+}
+
+/* The rules at value in index, or -1 when key is not a listed name. */
+static long rules_of(const struct dnsf_index *index, const uint8_t *key, size_t length)
+{
+	struct dnsf_trie_match matches[DNSF_KEY_MAX / 2 + 1];
+	size_t count = dnsf_trie_walk(&index->trie, key, length, matches,
+				      sizeof(matches) / sizeof(matches[0]));
+
+	if (count == 0 || matches[count - 1].length != length)
+		return -1;
+	return (long)matches[count - 1].value;
+}
+
+/* Do two names' rules decide alike (the same allow flags, and entries
+ * alike in action and window, in the same order)? */
+static int same_rules(const struct dnsf_index *a, uint32_t at_a, const struct dnsf_index *b,
+		      uint32_t at_b)
+{
+	const uint32_t *ra = &a->rule_lists[at_a], *rb = &b->rule_lists[at_b];
+	uint32_t count = RULES_EXACT_COUNT(ra[0]) + RULES_WILDCARD_COUNT(ra[0]);
+
+	if (ra[0] != rb[0])
+		return 0;
+	for (uint32_t i = 1; i <= count; i++) {
+		const struct index_entry *ea = &a->entries[ra[i]], *eb = &b->entries[rb[i]];
+		if (ea->action != eb->action || ea->start != eb->start || ea->end != eb->end)
+			return 0;
+	}
+	return 1;
+}
+
+static void delta_new_name(const uint8_t *key, size_t length, uint32_t value, void *context)
+{
+	struct delta_build *b = context;
+	long old = b->old ? rules_of(b->old, key, length) : -1;
+
+	if (old < 0 || !same_rules(b->new, value, b->old, (uint32_t)old))
+		delta_add(b, key, length);
+}
+
+/* An allow-listed name of old that new does not allow as old did: names
+ * below it may be blocked now. (Present in new with other rules: found by
+ * delta_new_name already.) */
+static void delta_old_allow(const uint8_t *key, size_t length, uint32_t value, void *context)
+{
+	struct delta_build *b = context;
+
+	if (!(b->old->rule_lists[value] & (RULES_ALLOW_EXACT | RULES_ALLOW_BELOW)))
+		return;
+	if (rules_of(b->new, key, length) < 0) {
+		delta_add(b, key, length);
+		b->sorted = 0;
+	}
+}
+
+static void delta_start(const uint8_t *key, size_t length, uint32_t value, void *context)
+{
+	struct delta_build *b = context;
+	const uint32_t *rules = &b->new->rule_lists[value];
+	uint32_t count = RULES_EXACT_COUNT(rules[0]) + RULES_WILDCARD_COUNT(rules[0]);
+
+	for (uint32_t i = 1; i <= count; i++) {
+		int64_t start = b->new->entries[rules[i]].start;
+		if (start > b->after && start <= b->until) {
+			delta_add(b, key, length);
+			return;
+		}
+	}
+}
+
+static int compare_items(const void *x, const void *y)
+{
+	const struct dnsf_trie_item *a = x, *b = y;
+	size_t n = a->length < b->length ? a->length : b->length;
+	int order = memcmp(a->key, b->key, n);
+
+	if (order)
+		return order;
+	return a->length < b->length ? -1 : (a->length > b->length);
+}
+
+/* The collected names as a delta; frees what the build held. */
+static struct dnsf_delta *delta_finish(struct delta_build *b)
+{
+	struct dnsf_delta *delta = b->failed ? NULL : calloc(1, sizeof(*delta));
+	size_t kept = 0;
+
+	if (delta) {
+		for (size_t i = 0; i < b->count; i++)
+			b->items[i].key = b->pool + (uintptr_t)b->items[i].key;
+		if (!b->sorted)
+			qsort(b->items, b->count, sizeof(*b->items), compare_items);
+		for (size_t i = 0; i < b->count; i++)
+			if (kept == 0 || compare_items(&b->items[kept - 1], &b->items[i]) != 0)
+				b->items[kept++] = b->items[i];
+		if (kept && !dnsf_trie_build(&delta->trie, b->items, kept)) {
+			free(delta);
+			delta = NULL;
+		}
+	}
+	free(b->items);
+	free(b->pool);
+	return delta;
+}
+
+struct dnsf_delta *dnsf_index_delta(const struct dnsf_index *old, const struct dnsf_index *new)
+{
+	struct delta_build b = { .old = old, .new = new, .sorted = 1 };
+
+	/* the trie hands its keys out in sorted order */
+	dnsf_trie_foreach(&new->trie, delta_new_name, &b);
+	if (old)
+		dnsf_trie_foreach(&old->trie, delta_old_allow, &b);
+	return delta_finish(&b);
+}
+
+struct dnsf_delta *dnsf_index_starts(const struct dnsf_index *index, int64_t after, int64_t until)
+{
+	struct delta_build b = { .new = index, .after = after, .until = until, .sorted = 1 };
+
+	dnsf_trie_foreach(&index->trie, delta_start, &b);
+	return delta_finish(&b);
+}
+
+size_t dnsf_delta_count(const struct dnsf_delta *delta)
+{
+	return delta->trie.key_count;
+}
+
+int dnsf_delta_covers(const struct dnsf_delta *delta, const struct dnsf_key *key)
+{
+	struct dnsf_trie_match match;
+
+	return dnsf_trie_walk(&delta->trie, key->bytes, key->length, &match, 1) > 0;
+}
+
+void dnsf_delta_free(struct dnsf_delta *delta)
+{
+	if (!delta)
+		return;
+	dnsf_trie_free(&delta->trie);
+	free(delta);
+}

@@ -273,6 +273,60 @@ size_t dnsf_trie_walk(const struct dnsf_trie *trie, const uint8_t *key, size_t l
 	}
 }
 
+/* Symbol -> byte, the inverse of symbol_of. */
+static uint8_t byte_of_symbol(unsigned symbol)
+{
+	if (symbol == 0)
+		return 0;
+	if (symbol == 1)
+		return '-';
+	if (symbol <= 11)
+		return (uint8_t)('0' + symbol - 2);
+	if (symbol == 12)
+		return '_';
+	return (uint8_t)('a' + symbol - 13);
+}
+
+struct foreach_walk {
+	uint8_t key[256];
+	void (*fn)(const uint8_t *key, size_t length, uint32_t value, void *context);
+	void *context;
+};
+
+static void foreach_node(const struct dnsf_trie *trie, uint32_t offset, size_t depth,
+			 struct foreach_walk *walk)
+{
+	const struct trie_node *node = node_at(trie->arena, offset);
+	uint64_t bitmap = node_bitmap(node);
+
+	if (depth + node->skip_length > 255)
+		return; /* never in a checked trie */
+	memcpy(walk->key + depth, node_skip(node), node->skip_length);
+	depth += node->skip_length;
+	if (node->flags & NODE_VALUE)
+		walk->fn(walk->key, depth, node_value(node), walk->context);
+	if (depth >= 255)
+		return;
+	const uint32_t *children = node_children(node);
+	for (size_t i = 0; bitmap; i++, bitmap &= bitmap - 1) {
+		walk->key[depth] = byte_of_symbol((unsigned)__builtin_ctzll(bitmap));
+		foreach_node(trie, children[i], depth + 1, walk);
+	}
+}
+
+void dnsf_trie_foreach(const struct dnsf_trie *trie,
+		       void (*fn)(const uint8_t *key, size_t length, uint32_t value, void *context),
+		       void *context)
+{
+	struct foreach_walk walk;
+
+	if (!trie->arena)
+		return;
+	walk.fn = fn;
+	walk.context = context;
+	foreach_node(trie, ROOT_OFFSET, 0, &walk);
+}
+
 /* Invariant walk; depth-first, depth bounded by the key length. */
 /* What a check walk counts and asks. */
 struct check_walk {

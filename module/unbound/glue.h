@@ -96,6 +96,11 @@ struct dnsfilter {
 
 	/** cache purges asked for and done; a worker does them (cache.c) */
 	_Atomic uint64_t purge_requested, purge_done;
+	/** the names the last request asked about (NULL: all), for the
+	 * request numbered purge_delta_request; under lock, until a worker
+	 * takes it for its job */
+	struct dnsf_delta *purge_delta;
+	uint64_t purge_delta_request;
 	/** 1 while a worker purges */
 	_Atomic int purging;
 	/** the purge under way, a slice at a time (only the worker holding
@@ -111,7 +116,11 @@ struct dnsfilter {
 		size_t slab, bin;
 		/** what it found and did so far */
 		size_t examined, removed, rrsets_examined, rrsets_removed, slices;
-		double busy_ms, longest_ms;
+		/** entries whose names are in the delta (examined against the feed) */
+		size_t candidates;
+		double busy_ms, longest_ms, longest_cpu_ms;
+		/** only names covered by it can be newly listed; NULL: any */
+		struct dnsf_delta *delta;
 		struct timespec started;
 	} job;
 	/** where a query reaches this Unbound, to wake a worker for a purge */
@@ -125,9 +134,12 @@ struct dnsfilter {
 /**
  * Ask for a purge of the message cache against the feed in force, and
  * wake a worker to do it with a query to this Unbound (watcher thread).
+ * @param delta: the names the feed may newly act on, or NULL for any; the
+ *   purge owns it. While an earlier purge is still under way a delta is
+ *   dropped and the new walk checks every name.
  * @return the request's number: the purge is done when purge_done reaches it.
  */
-uint64_t dnsfilter_request_purge(struct dnsfilter *filter);
+uint64_t dnsfilter_request_purge(struct dnsfilter *filter, struct dnsf_delta *delta);
 
 /** Wake a worker with a query to this Unbound (any thread). */
 void dnsfilter_wake_worker(struct dnsfilter *filter);

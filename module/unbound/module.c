@@ -61,6 +61,8 @@ static void free_filter(struct dnsfilter *filter)
 		return;
 	}
 	dnsfilter_counting_stop(filter);
+	dnsf_delta_free(filter->purge_delta);
+	dnsf_delta_free(filter->job.delta);
 	dnsf_index_free(atomic_load(&filter->index));
 	dnsf_cidr_set_free(atomic_load(&filter->optout));
 	dnsf_grace_free(filter->grace);

@@ -54,9 +54,22 @@ int dnsfilter_is_wake_query(const uint8_t *qname, size_t length)
 	return 0;
 }
 
-uint64_t dnsfilter_request_purge(struct dnsfilter *filter)
+uint64_t dnsfilter_request_purge(struct dnsfilter *filter, struct dnsf_delta *delta)
 {
-	uint64_t request = atomic_fetch_add(&filter->purge_requested, 1) + 1;
+	uint64_t request;
+
+	pthread_mutex_lock(&filter->lock);
+	if (delta && atomic_load(&filter->purge_done) != atomic_load(&filter->purge_requested)) {
+		/* the walk under way (or about to start) knows only its own
+		 * names: one walk over every name covers both */
+		dnsf_delta_free(delta);
+		delta = NULL;
+	}
+	dnsf_delta_free(filter->purge_delta);
+	filter->purge_delta = delta;
+	request = atomic_fetch_add(&filter->purge_requested, 1) + 1;
+	filter->purge_delta_request = request;
+	pthread_mutex_unlock(&filter->lock);
 	dnsfilter_wake_worker(filter);
 	return request;
 }

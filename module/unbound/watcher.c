@@ -106,7 +106,7 @@ static void check_feed(struct dnsfilter *filter)
 	struct file_version version;
 	struct timespec start;
 	struct dnsf_index *index;
-	char name[DNSFILTER_LOGGED_SIZE], purged[64];
+	char name[DNSFILTER_LOGGED_SIZE], purged[64], changed[64] = "";
 
 	file_version_read(filter->settings.feed, &version);
 	if (file_version_same(&version, &filter->feed_version))
@@ -125,17 +125,34 @@ static void check_feed(struct dnsfilter *filter)
 	}
 	struct dnsf_index_info info;
 	dnsf_index_info(index, &info);
+	/* the names whose cached answers the purge must look at again (NULL,
+	 * out of memory: all of them) */
+	struct timespec delta_start;
+	clock_gettime(CLOCK_MONOTONIC, &delta_start);
+	struct dnsf_delta *delta = dnsf_index_delta(atomic_load(&filter->index), index);
+	double delta_seconds = seconds_since(&delta_start);
 	publish_index(filter, index);
 	double load_seconds = seconds_since(&start);
 	if (filter->reporter)
 		dnsf_reporter_set_feed(filter->reporter, info.serial);
 	/* Told once the purge is done: until then a real answer cached earlier
 	 * for a newly listed name may still be served from the cache. */
-	wait_for_purge(filter, dnsfilter_request_purge(filter), purged, sizeof(purged));
+	if (delta && dnsf_delta_count(delta) == 0) {
+		/* no name the feed acts on that it did not act on before */
+		dnsf_delta_free(delta);
+		snprintf(purged, sizeof(purged), "no cache purge needed (no name newly listed)");
+	} else {
+		snprintf(changed, sizeof(changed), " (%zu changed names found in %.0f ms)",
+			 delta ? dnsf_delta_count(delta) : info.exact_count + info.wildcard_count,
+			 delta_seconds * 1e3);
+		wait_for_purge(filter, dnsfilter_request_purge(filter, delta), purged,
+			       sizeof(purged));
+	}
 	log_info("dnsfilter: %s: new feed in force: serial %llu, %zu entries, %zu names, "
-		 "loaded in %.3f s; %s",
+		 "loaded in %.3f s; %s%s",
 		 dnsfilter_logged(filter->settings.feed, name), (unsigned long long)info.serial,
-		 info.entry_count, info.exact_count + info.wildcard_count, load_seconds, purged);
+		 info.entry_count, info.exact_count + info.wildcard_count, load_seconds, purged,
+		 changed);
 }
 
 static void check_optout(struct dnsfilter *filter)
@@ -198,7 +215,7 @@ static void switch_mode(struct dnsfilter *filter, enum dnsf_mode mode)
 			 when);
 	filter->mode_in_force = mode;
 	dnsf_reporter_set_mode(filter->reporter, mode);
-	dnsfilter_request_purge(filter);
+	dnsfilter_request_purge(filter, NULL);
 }
 
 /* An entry started, or enforce-from came: cached real answers of names
@@ -211,8 +228,13 @@ static void check_starts(struct dnsfilter *filter)
 	if (mode != filter->mode_in_force) {
 		switch_mode(filter, mode);
 	} else if (now >= filter->next_start) {
+		/* the index's entries that started since the last check: no
+		 * start lies between that check and next_start */
+		const struct dnsf_index *index = atomic_load(&filter->index);
+		struct dnsf_delta *delta =
+		    index ? dnsf_index_starts(index, filter->next_start - 1, now) : NULL;
 		verbose(VERB_OPS, "dnsfilter: an entry started: purging the cache");
-		dnsfilter_request_purge(filter);
+		dnsfilter_request_purge(filter, delta);
 	}
 	filter->next_start = next_start_after(filter, now);
 }

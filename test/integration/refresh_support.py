@@ -72,7 +72,7 @@ def rewrite_in_place(path, content):
 NEW_FEED = re.compile(
     r"dnsfilter: (?P<path>\S+): new feed in force: serial (?P<serial>\d+), "
     r"(?P<entries>\d+) entries, (?P<names>\d+) names, loaded in (?P<seconds>[0-9.]+) s; "
-    r"(?P<purge>cache purged after (?P<purge_ms>[0-9.]+) ms|[^\n]*)")
+    r"(?P<purge>cache purged after (?P<purge_ms>[0-9.]+) ms|[^\n]*)(?P<rest>[^\n]*)")
 FEED_REJECTED = re.compile(r"dnsfilter: (?P<path>\S+): feed rejected \((?P<errors>\d+) errors?\)")
 FEED_STAYS = re.compile(r"dnsfilter: (?P<path>\S+): the loaded feed stays in force")
 OPTOUT_NEW = re.compile(

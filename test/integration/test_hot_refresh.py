@@ -3,7 +3,10 @@ new feed file - replaced by rename or rewritten in place - within
 watch-interval, loads it off the query path and switches to it; a feed
 that fails validation leaves the loaded one in force and the next good file
 is picked up; a real answer cached before a name was listed is never served
-after the new feed is in force; no query is lost while feeds are swapped.
+after the new feed is in force (the name itself, a name below a newly
+listed wildcard, an alias whose target is newly listed), while the purge
+looks only under the names that changed and skips a feed that newly lists
+nothing; no query is lost while feeds are swapped.
 
 Each test has its own NSD + Unbound (watch-interval 1). Every name a feed
 lists also has a real record in NSD, so a miss shows as the real address.
@@ -25,9 +28,13 @@ RECORDS = [
     "new A 198.51.100.2",
     "third A 198.51.100.3",
     "cached A 198.51.100.4",
+    "alias CNAME cnc",
+    "cnc A 198.51.100.5",
+    "deep.wild A 198.51.100.6",
 ]
 REAL = {"old": "198.51.100.1", "new": "198.51.100.2", "third": "198.51.100.3",
-        "cached": "198.51.100.4", "www": "192.0.2.80"}
+        "cached": "198.51.100.4", "www": "192.0.2.80", "alias": "198.51.100.5",
+        "cnc": "198.51.100.5", "deep.wild": "198.51.100.6"}
 ZONES = {ZONE: harness.zone_text(ZONE, RECORDS)}
 SINKHOLE_A = "192.0.2.1"
 WATCH = 1
@@ -176,6 +183,67 @@ class HotRefreshTest(unittest.TestCase):
         # Nor by TCP.
         answer = self.unbound.query(name("cached"), "A", tcp=True)
         self.assertEqual(answer.rdata("A"), [SINKHOLE_A], answer.text)
+
+    def cache_real(self, *labels):
+        for label in labels:
+            self.assertReal(label)
+        dump = self.unbound.control("dump_cache", timeout=30).stdout.lower()
+        for label in labels:
+            self.assertIn("msg %s. in a" % name(label), dump,
+                          "%s: the real answer is not cached to begin with" % label)
+
+    def cached_messages(self):
+        dump = self.unbound.control("dump_cache", timeout=30).stdout.lower()
+        return {line.split()[1] for line in dump.splitlines() if line.startswith("msg ")}
+
+    def test_cached_alias_and_wildcard_answers_of_newly_listed_names_are_not_served(self):
+        # an alias whose target the new feed lists (match-cname), and a name
+        # below a wildcard it lists: neither is a changed name itself
+        self.cache_real("alias", "deep.wild", "www")
+        installed = time.monotonic()
+        rs.replace_by_rename(self.feed_path, feed([
+            entry("T-2-0", [name("old")]), entry("T-2-1", [name("cnc")]),
+            entry("T-2-2", ["*.wild." + ZONE])], serial=2))
+        line, _ = self.wait_new_feed(2, installed)
+        self.assertIsNotNone(line.group("purge_ms"), line.group(0))
+        self.assertIn("(2 changed names found", line.group(0))
+        for label in ("alias", "deep.wild"):
+            answer = self.unbound.query(name(label), "A")
+            self.assertEqual(answer.rdata("A"), [SINKHOLE_A],
+                             "%s: cached real answer served after the feed listed it:\n%s"
+                             % (label, answer.text))
+        purge = [l for l in rs.dnsfilter_lines(self.unbound) if "cache purge:" in l][-1]
+        self.assertIn("under the 2 changed names checked", purge)
+        # what the change does not touch stays cached
+        self.assertIn(name("www") + ".", self.cached_messages(), purge)
+        self.assertReal("www")
+
+    def test_a_feed_that_newly_lists_nothing_needs_no_purge(self):
+        self.cache_real("cached", "www")
+        purges = len(self.unbound.purges())
+        # other serial, other ids, another order, the same rules; then one
+        # name dropped: nothing is newly listed either time
+        installed = time.monotonic()
+        rs.replace_by_rename(self.feed_path, feed([
+            entry("X-1", [name("third")], start="2030-01-01"),
+            entry("X-2", [name("old")])], serial=2))
+        line, _ = self.wait_new_feed(2, installed)
+        self.assertIn("(1 changed names found", line.group(0))
+        installed = time.monotonic()
+        rs.replace_by_rename(self.feed_path, feed([
+            entry("Y-1", [name("old")]), entry("Y-2", [name("third")], start="2030-01-01")],
+            serial=3))
+        line, _ = self.wait_new_feed(3, installed)
+        self.assertIn("no cache purge needed (no name newly listed)", line.group(0))
+        installed = time.monotonic()
+        rs.replace_by_rename(self.feed_path, feed_listing(4, "old"))
+        line, _ = self.wait_new_feed(4, installed)
+        self.assertIn("no cache purge needed", line.group(0))
+        self.assertEqual(len(self.unbound.purges()), purges + 1,
+                         "\n".join(rs.dnsfilter_lines(self.unbound)))
+        self.assertTrue({name("cached") + ".", name("www") + "."} <= self.cached_messages())
+        self.assertSinkholed("old")
+        self.assertReal("cached")
 
     def test_no_query_lost_while_feeds_are_swapped(self):
         queries = [(name(label), "A") for label in ("old", "new", "third", "www")]

@@ -152,6 +152,52 @@ START_TEST(test_random_keys_match_a_linear_scan)
 }
 END_TEST
 
+/* foreach: every key once, in the order they were given (sorted), with
+ * its value; keys use the whole alphabet. */
+struct collected {
+	char keys[64][16];
+	uint32_t values[64];
+	size_t count;
+};
+
+static void collect(const uint8_t *key, size_t length, uint32_t value, void *context)
+{
+	struct collected *c = context;
+	ck_assert_uint_lt(c->count, 64);
+	ck_assert_uint_lt(length, 16);
+	memcpy(c->keys[c->count], key, length);
+	c->keys[c->count][length] = 0;
+	c->values[c->count++] = value;
+}
+
+START_TEST(test_foreach_yields_every_key_in_order)
+{
+	static const char *const keys[] = { "-",  "0z", "9",   "_a",  "a", "a-b", "a0",
+					    "a_", "ab", "abc", "abd", "b", "z9",  "zz" };
+	enum { COUNT = sizeof(keys) / sizeof(keys[0]) };
+	struct dnsf_trie_item items[COUNT];
+	struct dnsf_trie trie;
+	struct collected c = { .count = 0 };
+
+	for (size_t i = 0; i < COUNT; i++)
+		items[i] = item(keys[i], (uint32_t)(100 + i));
+	ck_assert(dnsf_trie_build(&trie, items, COUNT));
+	dnsf_trie_foreach(&trie, collect, &c);
+	ck_assert_uint_eq(c.count, COUNT);
+	for (size_t i = 0; i < COUNT; i++) {
+		ck_assert_str_eq(c.keys[i], keys[i]);
+		ck_assert_uint_eq(c.values[i], 100 + i);
+	}
+	dnsf_trie_free(&trie);
+	/* an empty trie: no call */
+	c.count = 0;
+	ck_assert(dnsf_trie_build(&trie, NULL, 0));
+	dnsf_trie_foreach(&trie, collect, &c);
+	ck_assert_uint_eq(c.count, 0);
+	dnsf_trie_free(&trie);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("trie");
@@ -163,6 +209,7 @@ int main(void)
 	tcase_add_test(tc, test_bytes_outside_the_alphabet);
 	tcase_add_test(tc, test_empty_trie_finds_nothing);
 	tcase_add_test(tc, test_random_keys_match_a_linear_scan);
+	tcase_add_test(tc, test_foreach_yields_every_key_in_order);
 	suite_add_tcase(suite, tc);
 	return run_suite(suite);
 }
