@@ -191,18 +191,21 @@ for line in text("qps").splitlines():
     m = re.match(r"\| (Unbound alone|with the module.*?) \| (.*?) \| (.*?) \|$", line)
     if m:
         print("| QPS cache hit / cache miss: %s | | %s / %s | | | |" % m.groups())
-m = re.search(r"slices over ([0-9.]+) ms, the longest ([0-9.]+) ms", text("purge"))
-p = re.search(r"over the swap: (\d+) answers, median ([0-9.]+) ms, p99 ([0-9.]+) ms, "
-              r"slowest ([0-9.]+) ms", text("purge"))
-cached = re.search(r"cache purge: (\d+) cached answers examined, (\d+) removed.*slices",
-                   text("purge"))
-if p and cached:
-    print("| hot swap to a feed listing all of %s cached answers: probe answer median / p99 / "
-          "slowest | | %s / %s / %s ms | | | |" % (("{:,}".format(int(cached.group(2))),)
-                                                   + p.groups()[1:]))
-if m:
-    print("| that purge: walk spread over / longest slice | | %s ms / %s ms | | | |"
-          % m.groups())
+# the hot swaps of bench_purge: each case's purge line and probe line
+for case in re.finditer(r"^(\d)\. hot swap, (.*?):\n(.*?)(?=^\d\. |\Z)", text("purge"),
+                        re.M | re.S):
+    body = case.group(3)
+    p = re.search(r"over the swap: (\d+) answers, median ([0-9.]+) ms, p99 ([0-9.]+) ms, "
+                  r"slowest ([0-9.]+) ms", body)
+    c = re.search(r"cache purge: (\d+) cached answers examined, (\d+) removed.*?"
+                  r"(\d+) slices over ([0-9.]+) ms, the longest ([0-9.]+) ms, ([0-9.]+) ms of "
+                  r"it on CPU; (.*?)\)", body)
+    purge = ("%s removed of %s; %s slices over %s ms, longest %s ms (CPU %s ms); %s"
+             % (c.group(2), c.group(1), c.group(3), c.group(4), c.group(5), c.group(6),
+                c.group(7)) if c else "no purge (nothing newly listed)")
+    if p:
+        print("| hot swap, %s, 100k answers cached: probe median / p99 / slowest; the purge "
+              "| | %s / %s / %s ms; %s | | | |" % ((case.group(2),) + p.groups()[1:] + (purge,)))
 
 def swap_row(label):
     for line in text("swap").splitlines():

@@ -14,11 +14,14 @@ M removed, X ms' figures for each, the wall time of the reload command, and
 Unbound's msg/rrset cache counts before and after. Then, with a second
 Unbound (watch-interval 1) filled the same way:
 
-  3. a hot swap to the feed listing *.bulk.bench.test (renamed into place):
-     the purge in a resolver thread, a slice of at most 0.5 ms at a time
-     (the log's slices and the longest), while a client asks a cached name
-     every millisecond: the slowest of those answers shows how long the
-     thread stopped answering.
+  3.-6. hot swaps (renamed into place) from a feed listing N other names:
+     half of them change (N/2 cached names newly listed), one more cached
+     name listed, the same rules in another order (no purge needed), and
+     *.bulk.bench.test. The purge runs in a resolver thread, only under the
+     names that changed, a slice of at most 0.5 ms at a time (the log's
+     slices and the longest, wall and CPU), while a client asks a cached
+     name every millisecond: the slowest of those answers shows how long
+     the thread stopped answering.
 
 Usage: test/bench/bench_purge.py [--names N] [--qps Q] [--keep]
 Needs: a built module (build/cmake/dnsfilter.so), Unbound 1.17.1
@@ -129,20 +132,22 @@ def probe(port, name, stop, latencies):
     sock.close()
 
 
-def hot_swap(args, workdir, nsd, cleanups):
+def bulk_names(first, count):
+    return ["n%06d.bulk.%s" % (i, ZONE) for i in range(first, first + count)]
+
+
+def listing(serial, names, *extra):
+    """A feed: c2, the names in entries of 1000, and extra entries."""
+    entries = [entry("B-0001", ["c2." + ZONE])]
+    for i in range(0, len(names), 1000):
+        entries.append(entry("L-%06d" % i, names[i:i + 1000]))
+    return feed(entries + list(extra), serial=serial)
+
+
+def swap_and_probe(unbound, document, label):
+    """Rename a feed into place while a client asks a cached name every
+    millisecond; print the purge line and the probe's latencies."""
     import threading
-    settings = {"feed": "feed.json", "sinkhole": {"a": SINKHOLE_A}, "ttl": 60,
-                "watch-interval": 1}
-    unbound = harness.Unbound(
-        workdir, {ZONE: nsd.port}, settings=settings,
-        feed=feed([entry("B-0001", ["c2." + ZONE])]), name="unbound-hot",
-        extra=["verbosity: 1", "msg-cache-size: 256m", "rrset-cache-size: 256m",
-               "num-queries-per-thread: 4096"])
-    cleanups.append(unbound.stop)
-    unbound.start()
-    print("hot swap: filling a second Unbound with %d names" % args.names)
-    fill(unbound, args.names, args.qps, workdir)
-    unbound.query("www." + ZONE, "A")
     stop, latencies = threading.Event(), []
     thread = threading.Thread(target=probe, args=(unbound.port, "www." + ZONE, stop, latencies))
     thread.start()
@@ -150,25 +155,59 @@ def hot_swap(args, workdir, nsd, cleanups):
     before = len(latencies)
     mark = unbound.log_size()
     path = unbound.workdir.file("feed.json")
-    aside = unbound.workdir.write("feed.json.next", feed(
-        [entry("B-0001", ["c2." + ZONE]), entry("B-0002", ["*.bulk." + ZONE])], serial=9))
+    aside = unbound.workdir.write("feed.json.next", document)
     os.replace(aside, path)
-    line = None
+    line = purge = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not line:
         time.sleep(0.2)
-        line = re.search(r"dnsfilter: cache purge: .*", unbound.log_since(mark))
+        text = unbound.log_since(mark)
+        line = re.search(r"dnsfilter: \S+: new feed in force: .*", text)
+        purge = re.search(r"dnsfilter: cache purge: .*", text)
     time.sleep(0.5)
     stop.set()
     thread.join()
     during = sorted(latencies[before:])
-    print("3. hot swap, feed lists *.bulk.%s:\n  %s" % (
-        ZONE, line.group(0) if line else "no purge line within 120 s"))
+    print("%s:\n  %s\n  %s" % (label, line.group(0) if line else "no new feed within 120 s",
+                               purge.group(0) if purge else "(no purge)"))
     if during:
         print("  client probe (a cached name every ms) over the swap: %d answers, median "
               "%.2f ms, p99 %.2f ms, slowest %.2f ms" % (
                   len(during), during[len(during) // 2] * 1e3,
                   during[len(during) * 99 // 100] * 1e3, during[-1] * 1e3))
+
+
+def hot_swap(args, workdir, nsd, cleanups):
+    n, half = args.names, args.names // 2
+    listed = bulk_names(n + 1, n)  # N listed names, none of them cached
+    settings = {"feed": "feed.json", "sinkhole": {"a": SINKHOLE_A}, "ttl": 60,
+                "watch-interval": 1}
+    unbound = harness.Unbound(
+        workdir, {ZONE: nsd.port}, settings=settings, feed=listing(1, listed),
+        name="unbound-hot",
+        extra=["verbosity: 1", "msg-cache-size: 256m", "rrset-cache-size: 256m",
+               "num-queries-per-thread: 4096"])
+    cleanups.append(unbound.stop)
+    unbound.start()
+    print("hot swap: a second Unbound, %d names listed, filled with %d other names"
+          % (n, n))
+    fill(unbound, n, args.qps, workdir)
+    unbound.query("www." + ZONE, "A")
+    # 3. half the listed names change: the second half stays, the first
+    # half of the cached names comes in their place
+    swap_and_probe(unbound, listing(2, listed[half:] + bulk_names(1, half)),
+                   "3. hot swap, half of the %d listed names change (to %d cached names)"
+                   % (n, half))
+    # 4. one more cached name listed
+    swap_and_probe(unbound, listing(3, listed[half:] + bulk_names(1, half + 1)),
+                   "4. hot swap, one more (cached) name listed")
+    # 5. the same rules again (another serial, other ids)
+    swap_and_probe(unbound, listing(4, bulk_names(1, half + 1) + listed[half:]),
+                   "5. hot swap, the same names in another order (nothing newly listed)")
+    # 6. every cached name (a wildcard)
+    swap_and_probe(unbound, listing(5, listed[half:] + bulk_names(1, half + 1),
+                                    entry("B-0002", ["*.bulk." + ZONE])),
+                   "6. hot swap, *.bulk.%s listed (the rest of the cached names)" % ZONE)
 
 
 def main():
