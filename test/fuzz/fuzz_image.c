@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: the index image reader (index.h, "Images"). Any bytes
  * must be refused with a reason or give an index that passes its invariant
- * walk and answers lookups safely. The whole-file checksum is skipped, so
+ * walk and answers lookups and deltas safely. The whole-file checksum is skipped, so
  * the fuzzer reaches the structural checks behind it: they alone must stop
  * a hostile image (the seeds are real images made by dnsfilter-check
  * --compile).
@@ -54,6 +54,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				dnsf_index_decide(index, &key, (int64_t)i * 100000000, &decision);
 		}
 		dnsf_index_next_start(index, 0);
+		/* the deltas walk every key of the trie and read every rule
+		 * list: against itself nothing differs */
+		struct dnsf_delta *delta = dnsf_index_delta(index, index);
+		if (delta && dnsf_delta_count(delta) != 0)
+			abort();
+		dnsf_delta_free(delta);
+		delta = dnsf_index_delta(NULL, index);
+		dnsf_delta_free(delta);
+		delta = dnsf_index_starts(index, INT64_MIN, INT64_MAX);
+		dnsf_delta_free(delta);
 		dnsf_index_free(index);
 	} else if (errors.count == 0) {
 		abort(); /* a refused image must say why */
