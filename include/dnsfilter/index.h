@@ -120,6 +120,10 @@ struct dnsf_index *dnsf_index_from_image_bytes(const void *bytes, size_t size,
 					       const uint8_t *feed_hash, int verify_checksum,
 					       struct dnsf_errors *errors);
 
+/** A number no other index of this process has had or will have: a
+ * decision remembered with it is valid while it is (memos). */
+uint64_t dnsf_index_id(const struct dnsf_index *index);
+
 /** Free an index. NULL is allowed. */
 void dnsf_index_free(struct dnsf_index *index);
 
@@ -195,6 +199,32 @@ int dnsf_delta_covers(const struct dnsf_delta *delta, const struct dnsf_key *key
 
 /** Free a delta. NULL is allowed. */
 void dnsf_delta_free(struct dnsf_delta *delta);
+
+/*
+ * Memos. The decision is a function of the index, the name and the time
+ * alone, and one resolution asks about the same name several times (the
+ * query, the question sent upstream, the response, the answer): a memo
+ * keeps the last one. It is valid only for the same index, told by its id
+ * (never reused, unlike its address), the same name bytes and the same
+ * second.
+ */
+struct dnsf_memo {
+	uint64_t index_id;
+	int64_t now;
+	/** bytes of name; 0: nothing remembered */
+	size_t length;
+	struct dnsf_decision decision;
+	uint8_t name[DNSF_WIRE_MAX];
+};
+
+/** 1, with *decision, when memo holds the decision of this wire name by
+ * this index at this time; else 0. */
+int dnsf_memo_get(const struct dnsf_memo *memo, const struct dnsf_index *index, const uint8_t *name,
+		  size_t length, int64_t now, struct dnsf_decision *decision);
+
+/** Remember the decision of a wire name (longer than DNSF_WIRE_MAX: not). */
+void dnsf_memo_put(struct dnsf_memo *memo, const struct dnsf_index *index, const uint8_t *name,
+		   size_t length, int64_t now, const struct dnsf_decision *decision);
 
 /** Words for a verdict: "none", "allow", "block", "monitor". */
 const char *dnsf_verdict_name(enum dnsf_verdict verdict);

@@ -229,6 +229,7 @@ static int open_image(struct dnsf_index *index, const uint8_t *bytes, size_t siz
 	uint8_t sum[DNSF_FEED_HASH_SIZE];
 	const char *why;
 
+	index->id = dnsf_index_new_id();
 	if (size < sizeof(header))
 		return refuse(errors, "shorter than its header");
 	memcpy(&header, bytes, sizeof(header));

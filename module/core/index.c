@@ -14,6 +14,7 @@
 #include "feed_parse.h"
 #include "index_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -221,6 +222,40 @@ static int compact_entries(struct dnsf_index *index, const struct dnsf_parsed_fe
 	return 1;
 }
 
+static _Atomic uint64_t last_index_id;
+
+uint64_t dnsf_index_new_id(void)
+{
+	return atomic_fetch_add(&last_index_id, 1) + 1;
+}
+
+uint64_t dnsf_index_id(const struct dnsf_index *index)
+{
+	return index->id;
+}
+
+int dnsf_memo_get(const struct dnsf_memo *memo, const struct dnsf_index *index, const uint8_t *name,
+		  size_t length, int64_t now, struct dnsf_decision *decision)
+{
+	if (memo->length != length || length == 0 || memo->index_id != index->id ||
+	    memo->now != now || memcmp(memo->name, name, length) != 0)
+		return 0;
+	*decision = memo->decision;
+	return 1;
+}
+
+void dnsf_memo_put(struct dnsf_memo *memo, const struct dnsf_index *index, const uint8_t *name,
+		   size_t length, int64_t now, const struct dnsf_decision *decision)
+{
+	if (length == 0 || length > sizeof(memo->name))
+		return;
+	memo->index_id = index->id;
+	memo->now = now;
+	memo->length = length;
+	memcpy(memo->name, name, length);
+	memo->decision = *decision;
+}
+
 struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 					  const struct dnsf_feed_limits *limits,
 					  struct dnsf_errors *errors)
@@ -238,6 +273,7 @@ struct dnsf_index *dnsf_index_from_buffer(const char *text, size_t length,
 	}
 	/* the index keeps the header and the entries; the records and their
 	 * keys go once the trie is built */
+	index->id = dnsf_index_new_id();
 	index->serial = feed.serial;
 	index->has_serial = feed.has_serial;
 	index->generated = feed.generated;

@@ -32,6 +32,8 @@ struct index_entry {
 
 /* A loaded feed (include/dnsfilter/index.h): immutable once built. */
 struct dnsf_index {
+	/** a number no other index of this process had (dnsf_index_id) */
+	uint64_t id;
 	/** the feed's serial, 0 when has_serial is 0 */
 	uint64_t serial;
 	/** 1 when the feed carried a serial */
@@ -80,5 +82,8 @@ struct dnsf_index {
 #define RULES_ALLOW_BELOW (1u << 29)
 /** Most entries one name may have, of each kind. */
 #define RULES_MAX_COUNT 0x3fffu
+
+/** A fresh dnsf_index id (index.c). */
+uint64_t dnsf_index_new_id(void);
 
 #endif

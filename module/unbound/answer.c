@@ -158,9 +158,14 @@ int answer_sinkhole(struct module_qstate *qstate, int id, const struct feed_view
 	size_t owner_length = qstate->qinfo.qname_len;
 	const uint8_t *owner = qstate->qinfo.qname;
 
-	if (!outcome->via_cname)
+	if (!outcome->via_cname) {
+		const struct dnsf_key *key = &outcome->key;
+		struct dnsf_key made;
+		if (key->length == 0 && dnsf_key_from_wire(owner, owner_length, &made))
+			key = &made; /* the decision was remembered */
 		owner = wire_suffix(owner, &owner_length,
-				    key_labels(&outcome->key, outcome->decision.match_length));
+				    key_labels(key, outcome->decision.match_length));
+	}
 	qstate->return_msg = synthesize(qstate, view, owner, owner_length);
 	if (!qstate->return_msg) {
 		log_err("dnsfilter: out of memory synthesizing an answer");

@@ -68,7 +68,7 @@ static int message_acts(const struct feed_view *view, int match_cname, int64_t n
 	view_decide(view, entry->key.qname, entry->key.qname_len, now, &decision, &key);
 	if (decision.verdict == DNSF_VERDICT_NONE && match_cname && rep &&
 	    rrset_array_lock(rep->ref, rep->rrset_count, 0)) {
-		view_chain_decision(view, rep, now, &decision);
+		view_chain_decision(view, NULL, rep, now, &decision);
 		rrset_array_unlock(rep->ref, rep->rrset_count);
 	}
 	return decision.verdict == DNSF_VERDICT_BLOCK || decision.verdict == DNSF_VERDICT_MONITOR;

@@ -95,21 +95,25 @@ void decide_query(const struct module_qstate *qstate, const struct feed_view *vi
 		    &outcome->key);
 	query->verdict = effective_verdict(view->filter, outcome->decision.verdict, now);
 	query->opted_out = client && view_client_opted_out(view, client);
-	if (!acts(query->verdict))
-		return;
-	if (query->opted_out || query->verdict == DNSF_VERDICT_MONITOR ||
-	    !filters_qtype(&view->filter->settings, qstate->qinfo.qtype)) {
-		outcome->no_store = 1;
-		if (!query->opted_out && query->verdict == DNSF_VERDICT_MONITOR)
-			outcome->note = DNSF_VERDICT_MONITOR;
+	if (query->verdict == DNSF_VERDICT_BLOCK && !query->opted_out &&
+	    filters_qtype(&view->filter->settings, qstate->qinfo.qtype)) {
+		/* answered now: nothing more is decided for this state */
+		outcome->sinkhole = 1;
+		outcome->note = DNSF_VERDICT_BLOCK;
 		return;
 	}
-	outcome->sinkhole = 1;
-	outcome->note = DNSF_VERDICT_BLOCK;
+	/* it goes on: the callbacks and the answer ask about the name again */
+	dnsf_memo_put(&query->memo, view->index, qstate->qinfo.qname, qstate->qinfo.qname_len, now,
+		      &outcome->decision);
+	if (!acts(query->verdict))
+		return;
+	outcome->no_store = 1;
+	if (!query->opted_out && query->verdict == DNSF_VERDICT_MONITOR)
+		outcome->note = DNSF_VERDICT_MONITOR;
 }
 
 void decide_answer(const struct module_qstate *qstate, const struct feed_view *view,
-		   const struct dnsfilter_query *query, struct outcome *outcome)
+		   struct dnsfilter_query *query, struct outcome *outcome)
 {
 	const struct dnsf_settings *settings = &view->filter->settings;
 	const struct dns_msg *msg = qstate->return_msg;
@@ -117,8 +121,8 @@ void decide_answer(const struct module_qstate *qstate, const struct feed_view *v
 	enum dnsf_verdict verdict;
 
 	memset(outcome, 0, sizeof(*outcome));
-	view_decide(view, qstate->qinfo.qname, qstate->qinfo.qname_len, now, &outcome->decision,
-		    &outcome->key);
+	view_decide_memo(view, &query->memo, qstate->qinfo.qname, qstate->qinfo.qname_len, now,
+			 &outcome->decision, &outcome->key);
 	verdict = effective_verdict(view->filter, outcome->decision.verdict, now);
 	if (acts(verdict)) {
 		/* Listed while in flight: what the resolution stored goes. */
@@ -138,7 +142,8 @@ void decide_answer(const struct module_qstate *qstate, const struct feed_view *v
 	if (verdict != DNSF_VERDICT_NONE || !settings->match_cname || !msg || !msg->rep)
 		return;
 	verdict = effective_verdict(
-	    view->filter, view_chain_decision(view, msg->rep, now, &outcome->decision), now);
+	    view->filter,
+	    view_chain_decision(view, &query->memo, msg->rep, now, &outcome->decision), now);
 	if (verdict == DNSF_VERDICT_NONE)
 		return;
 	/* Cached copies would reach later clients without the module. */

@@ -203,6 +203,8 @@ struct dnsfilter_query {
 	int via_cname;
 	/** the deciding entry's id (copied: the feed may change meanwhile) */
 	char entry_id[DNSF_EVENT_ID_SIZE];
+	/** the last name decided for this state (index.h, "Memos") */
+	struct dnsf_memo memo;
 };
 
 /** What decision.c decided for a query or an answer (module.c carries
@@ -219,7 +221,8 @@ struct outcome {
 	/** 1 when the match is a name of the answer's alias chain (the SOA of
 	 * a negative sinkhole answer is then owned by the query name) */
 	int via_cname;
-	/** the feed's decision, and the query name's key */
+	/** the feed's decision, and the query name's key (length 0 when the
+	 * decision was remembered: answer.c makes it when it needs it) */
 	struct dnsf_decision decision;
 	struct dnsf_key key;
 };
@@ -278,7 +281,7 @@ void decide_query(const struct module_qstate *qstate, const struct feed_view *vi
 		  struct dnsfilter_query *query, struct outcome *outcome);
 /** Decide on the answer of the validator and the iterator (moddone). */
 void decide_answer(const struct module_qstate *qstate, const struct feed_view *view,
-		   const struct dnsfilter_query *query, struct outcome *outcome);
+		   struct dnsfilter_query *query, struct outcome *outcome);
 /** Record the match in query (for the events) and log it at verbosity 2. */
 void decision_record(struct dnsfilter_query *query, const struct outcome *outcome,
 		     const struct query_info *qinfo);
@@ -320,8 +323,9 @@ void view_decide(const struct feed_view *view, const uint8_t *name, size_t lengt
  * CNAME/DNAME records, owners of what follows) that the feed blocks or
  * monitors; allowed names are skipped. @return its verdict, or NONE.
  */
-enum dnsf_verdict view_chain_decision(const struct feed_view *view, const struct reply_info *rep,
-				      int64_t now, struct dnsf_decision *decision);
+enum dnsf_verdict view_chain_decision(const struct feed_view *view, struct dnsf_memo *memo,
+				      const struct reply_info *rep, int64_t now,
+				      struct dnsf_decision *decision);
 
 /** The target of a CNAME or DNAME rrset, or NULL. */
 const uint8_t *dnsfilter_alias_target(const void *rrset, size_t *length);
@@ -355,6 +359,16 @@ int dnsfilter_purge_question(struct module_env *env, const struct feed_view *vie
 
 /** Does the feed block or monitor this wire name now? */
 int view_acts_on(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now);
+
+/** view_decide through a query state's memo (NULL: none); key (may be
+ * NULL) is filled in only when the decision was made, not remembered. */
+void view_decide_memo(const struct feed_view *view, struct dnsf_memo *memo, const uint8_t *name,
+		      size_t length, int64_t now, struct dnsf_decision *decision,
+		      struct dnsf_key *key);
+
+/** view_acts_on through a query state's memo (NULL: none). */
+int view_acts_on_memo(const struct feed_view *view, struct dnsf_memo *memo, const uint8_t *name,
+		      size_t length, int64_t now);
 
 /** Remove a question's message cache entries (both AAAA hash variants). */
 void dnsfilter_remove_cached(struct module_env *env, const uint8_t *name, size_t length,

@@ -119,7 +119,8 @@ static int on_upstream_query(struct query_info *qinfo, uint16_t flags, struct mo
 	}
 	note_epoch(query, epoch);
 	view_open(filter, &view);
-	acts = view_acts_on(&view, qinfo->qname, qinfo->qname_len, (int64_t)*qstate->env->now);
+	acts = view_acts_on_memo(&view, &query->memo, qinfo->qname, qinfo->qname_len,
+				 (int64_t)*qstate->env->now);
 	view_close(&view);
 	if (acts)
 		qstate->no_cache_store = 1;
@@ -131,16 +132,16 @@ static int on_upstream_query(struct query_info *qinfo, uint16_t flags, struct mo
 }
 
 /* Does the rrset carry a listed name: its owner, or its alias target? */
-static int rrset_acts(const struct feed_view *view, const struct ub_packed_rrset_key *rrset,
-		      int64_t now)
+static int rrset_acts(const struct feed_view *view, struct dnsf_memo *memo,
+		      const struct ub_packed_rrset_key *rrset, int64_t now)
 {
 	const uint8_t *target;
 	size_t length;
 
-	if (view_acts_on(view, rrset->rk.dname, rrset->rk.dname_len, now))
+	if (view_acts_on_memo(view, memo, rrset->rk.dname, rrset->rk.dname_len, now))
 		return 1;
 	target = dnsfilter_alias_target(rrset, &length);
-	return target && view_acts_on(view, target, length, now);
+	return target && view_acts_on_memo(view, memo, target, length, now);
 }
 
 /* A response came back, before the iterator looks at it. */
@@ -163,14 +164,16 @@ static int on_upstream_response(struct module_qstate *qstate, struct dns_msg *re
 	}
 	note_epoch(query, epoch);
 	view_open(filter, &view);
-	if (view_acts_on(&view, response->qinfo.qname, response->qinfo.qname_len, now))
+	if (view_acts_on_memo(&view, &query->memo, response->qinfo.qname, response->qinfo.qname_len,
+			      now))
 		qstate->no_cache_store = 1;
 	for (size_t i = 0; i < response->rep->rrset_count; i++) {
 		const struct ub_packed_rrset_key *rrset = response->rep->rrsets[i];
-		if (!rrset_acts(&view, rrset, now))
+		if (!rrset_acts(&view, &query->memo, rrset, now))
 			continue;
 		qstate->no_cache_store = 1;
-		if (view_acts_on(&view, rrset->rk.dname, rrset->rk.dname_len, now))
+		if (view_acts_on_memo(&view, &query->memo, rrset->rk.dname, rrset->rk.dname_len,
+				      now))
 			remember(qstate->region, &query->listed, &query->listed_count,
 				 rrset->rk.dname, rrset->rk.dname_len, ntohs(rrset->rk.type),
 				 ntohs(rrset->rk.rrset_class));

@@ -78,6 +78,28 @@ static int acts(enum dnsf_verdict verdict)
 	return verdict == DNSF_VERDICT_BLOCK || verdict == DNSF_VERDICT_MONITOR;
 }
 
+void view_decide_memo(const struct feed_view *view, struct dnsf_memo *memo, const uint8_t *name,
+		      size_t length, int64_t now, struct dnsf_decision *decision,
+		      struct dnsf_key *key)
+{
+	struct dnsf_key own;
+
+	if (memo && dnsf_memo_get(memo, view->index, name, length, now, decision))
+		return;
+	view_decide(view, name, length, now, decision, key ? key : &own);
+	if (memo)
+		dnsf_memo_put(memo, view->index, name, length, now, decision);
+}
+
+int view_acts_on_memo(const struct feed_view *view, struct dnsf_memo *memo, const uint8_t *name,
+		      size_t length, int64_t now)
+{
+	struct dnsf_decision decision;
+
+	view_decide_memo(view, memo, name, length, now, &decision, NULL);
+	return acts(decision.verdict);
+}
+
 int view_acts_on(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now)
 {
 	struct dnsf_decision decision;
@@ -87,23 +109,23 @@ int view_acts_on(const struct feed_view *view, const uint8_t *name, size_t lengt
 	return acts(decision.verdict);
 }
 
-enum dnsf_verdict view_chain_decision(const struct feed_view *view, const struct reply_info *rep,
-				      int64_t now, struct dnsf_decision *decision)
+enum dnsf_verdict view_chain_decision(const struct feed_view *view, struct dnsf_memo *memo,
+				      const struct reply_info *rep, int64_t now,
+				      struct dnsf_decision *decision)
 {
-	struct dnsf_key key;
-
 	for (size_t i = 0; i < rep->an_numrrsets && i < rep->rrset_count; i++) {
 		const struct ub_packed_rrset_key *rrset = rep->rrsets[i];
 		const uint8_t *target;
 		size_t length;
 
-		view_decide(view, rrset->rk.dname, rrset->rk.dname_len, now, decision, &key);
+		view_decide_memo(view, memo, rrset->rk.dname, rrset->rk.dname_len, now, decision,
+				 NULL);
 		if (acts(decision->verdict))
 			return decision->verdict;
 		target = dnsfilter_alias_target(rrset, &length);
 		if (!target)
 			continue;
-		view_decide(view, target, length, now, decision, &key);
+		view_decide_memo(view, memo, target, length, now, decision, NULL);
 		if (acts(decision->verdict))
 			return decision->verdict;
 	}

@@ -503,17 +503,19 @@ def run_dnsfilter(label, swaps, compiled=False):
         until = renames[i + 1] if i + 1 < len(renames) else float("inf")
         match = next(((t, line) for t, line in seen if renamed <= t < until), None)
         if match:
-            m = re.search(r"loaded in ([0-9.]+) s", match[1])
-            delays.append((match[0] - renamed, float(m.group(1)) if m else None))
+            m = re.search(r"loaded in ([0-9.]+) s; (.*)", match[1])
+            delays.append((match[0] - renamed, float(m.group(1)) if m else None,
+                           m.group(2).strip() if m else ""))
         else:
-            delays.append((None, None))
+            delays.append((None, None, ""))
     gap, _ = probe.longest_gap()
     log("%s: sent %d, completed %d, lost %d; latency avg %.6f max %.6f s" % (
         label, d.get("sent", 0), d.get("completed", 0), d.get("lost", 0), d.get("avg", 0),
         d.get("max", 0)))
-    for k, (delay, loaded) in enumerate(delays):
-        log("%s: swap %d: rename -> 'new feed in force' %s (module: loaded in %s s)" % (
-            label, k + 1, "%.2f s" % delay if delay is not None else "NOT SEEN", loaded))
+    for k, (delay, loaded, purge) in enumerate(delays):
+        log("%s: swap %d: rename -> 'new feed in force' %s (module: loaded in %s s; %s)" % (
+            label, k + 1, "%.2f s" % delay if delay is not None else "NOT SEEN", loaded,
+            purge))
     log("%s: VmHWM since the start of the run %d kB; RSS with one feed %d kB; at end %d kB"
         % (label, hwm, rss_one, rss_end))
     control(conf, "stop")
@@ -678,7 +680,7 @@ print(row("probe queries unanswered (1 s timeout)", lambda r: "%d" % r["probe_fa
 print(row("rename -> new feed in force min/avg/max", lambda r: delays(r, 0)))
 print(row("  module's 'loaded in' min/avg/max", lambda r: delays(r, 1)))
 print(row("swaps seen in force", lambda r: "%d / %d" % (
-    len([x for x, _ in r["delays"] if x is not None]), len(r["delays"]))))
+    len([x for x, _, _ in r["delays"] if x is not None]), len(r["delays"]))))
 print(row("reload -> 'start of service' (outage)", lambda r: fmt(
     r["reload_to_answer"], "%.1f s")))
 print(row("RSS with the names loaded", lambda r: "%.0f MB" % (r["rss_one"] / 1024.0)))
