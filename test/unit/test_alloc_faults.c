@@ -37,6 +37,7 @@
 struct run {
 	struct dnsf_errors errors;
 	struct dnsf_index *index;
+	struct dnsf_delta *delta;
 	struct dnsf_cidr_builder *builder;
 	struct dnsf_cidr_set *set;
 	struct dnsf_settings settings;
@@ -484,6 +485,61 @@ END_TEST
  * cannot be loaded (memory ran out in libpsl, or the file and libpsl's
  * built-in list are missing) that check cannot be made, and the feed must
  * be refused rather than taken unchecked. */
+/*
+ * The changed names between two feeds (the purge after a swap): whatever
+ * allocation fails, no delta (the purge then checks every name) and no
+ * leak; with none failing, the names that changed.
+ */
+static struct dnsf_index *delta_old, *delta_new;
+
+static const char delta_old_feed[] =
+    "{\"format\":\"dnsfilter-feed/1\",\"entries\":[{\"id\":\"A\",\"fqdns\":["
+    "\"a.example.net\",\"b.example.net\",\"*.c.example.net\"],\"start\":\"2024-01-01\"}],"
+    "\"allow\":[\"ok.c.example.net\"]}";
+static const char delta_new_feed[] =
+    "{\"format\":\"dnsfilter-feed/1\",\"entries\":[{\"id\":\"A\",\"fqdns\":["
+    "\"a.example.net\",\"d.example.net\",\"*.c.example.net\",\"e.example.org\"],"
+    "\"start\":\"2024-01-01\"},{\"id\":\"B\",\"fqdns\":[\"b.example.net\"],"
+    "\"start\":\"2025-01-01\"}]}";
+
+static void act_delta(struct run *run)
+{
+	run->delta = dnsf_index_delta(delta_old, delta_new);
+}
+
+static const char *verify_delta(struct run *run, int injected)
+{
+	if (!run->delta)
+		return injected ? NULL : "no delta, and no failure injected";
+	/* the trie gives back its arena's unused tail: that may fail */
+	if (injected && !fault_injected_shrinks_only())
+		return "an allocation failed, and a delta came back";
+	/* b (a second entry), d, e.example.org and the dropped allow */
+	return dnsf_delta_count(run->delta) == 4 ? NULL : "not the 4 changed names";
+}
+
+static void release_delta(struct run *run)
+{
+	dnsf_delta_free(run->delta);
+}
+
+START_TEST(test_changed_names_survive_every_failed_allocation)
+{
+	const struct scenario scenario = { "changed names of two feeds", act_delta, verify_delta,
+					   release_delta };
+	struct dnsf_errors errors = { 0 };
+
+	delta_old = dnsf_index_from_buffer(delta_old_feed, strlen(delta_old_feed), NULL, &errors);
+	delta_new = dnsf_index_from_buffer(delta_new_feed, strlen(delta_new_feed), NULL, &errors);
+	ck_assert_ptr_nonnull(delta_old);
+	ck_assert_ptr_nonnull(delta_new);
+	fail_each_allocation_both_ways(&scenario);
+	dnsf_index_free(delta_old);
+	dnsf_index_free(delta_new);
+	dnsf_errors_clear(&errors);
+}
+END_TEST
+
 START_TEST(test_public_suffix_check_fails_closed_without_the_list)
 {
 	static const char text[] = "{\"format\":\"dnsfilter-feed/1\",\"entries\":[{\"id\":\"X\","
@@ -1008,6 +1064,11 @@ START_TEST(test_query_path_allocates_nothing)
 	struct dnsf_event event = { .qtype = 28 };
 	int parsed = dnsf_key_from_wire(qname, sizeof(qname), &key);
 	dnsf_index_decide(index, &key, 1714000000, &decision);
+	/* the memo the resolution's callbacks then ask */
+	static struct dnsf_memo memo;
+	struct dnsf_decision remembered;
+	dnsf_memo_put(&memo, index, qname, sizeof(qname), 1714000000, &decision);
+	int memo_hit = dnsf_memo_get(&memo, index, qname, sizeof(qname), 1714000000, &remembered);
 	int opted_out = dnsf_cidr_set_contains(set, AF_INET6, address);
 	dnsf_count_query(counters);
 	dnsf_event_set_qname_wire(&event, qname, sizeof(qname));
@@ -1016,6 +1077,7 @@ START_TEST(test_query_path_allocates_nothing)
 	unsigned long allocations = fault_disarm();
 
 	ck_assert(parsed);
+	ck_assert(memo_hit);
 	ck_assert_int_eq(decision.verdict, DNSF_VERDICT_BLOCK);
 	ck_assert(opted_out);
 	ck_assert_uint_eq(allocations, 0);
@@ -1037,6 +1099,7 @@ int main(void)
 	tcase_add_checked_fixture(feed, setup_feed, teardown_feed);
 	tcase_add_test(feed, test_feed_load_survives_every_failed_allocation);
 	tcase_add_test(feed, test_invalid_feed_is_refused_whatever_fails);
+	tcase_add_test(feed, test_changed_names_survive_every_failed_allocation);
 	tcase_add_test(feed, test_public_suffix_check_fails_closed_without_the_list);
 	tcase_add_test(feed, test_last_good_load_loses_no_data_whatever_fails);
 	tcase_set_timeout(feed, 240);
