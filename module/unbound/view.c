@@ -102,11 +102,7 @@ int view_acts_on_memo(const struct feed_view *view, struct dnsf_memo *memo, cons
 
 int view_acts_on(const struct feed_view *view, const uint8_t *name, size_t length, int64_t now)
 {
-	struct dnsf_decision decision;
-	struct dnsf_key key;
-
-	view_decide(view, name, length, now, &decision, &key);
-	return acts(decision.verdict);
+	return view_acts_on_memo(view, NULL, name, length, now);
 }
 
 enum dnsf_verdict view_chain_decision(const struct feed_view *view, struct dnsf_memo *memo,
